@@ -1,0 +1,2 @@
+// STUB: to be implemented.
+#include "core/template_format.h"

@@ -1,0 +1,2 @@
+// STUB: to be implemented.
+#include "fetch/image_set.h"

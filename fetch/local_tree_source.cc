@@ -1,0 +1,2 @@
+// STUB: to be implemented.
+#include "fetch/local_tree_source.h"

@@ -1,0 +1,2 @@
+// STUB: to be implemented.
+#include "fetch/scan_source.h"

@@ -1,0 +1,2 @@
+// STUB: to be implemented.
+#include "fetch/slice_resolver.h"

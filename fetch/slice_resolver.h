@@ -1,0 +1,52 @@
+// SliceResolver: the SliceProvider of one .jigdo: computes a slice's
+// locations from the .jigdo, tries each SliceSource in order, merges
+// concurrent requests for the same slice into one (single flight), and
+// keeps recently used verified slices open (bounded LRU).
+//
+// Counters (stats()) record each outcome by cause, for the status file.
+// Thread-safe. Lock order: mu_ is a leaf; never held while a source runs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "core/jigdo_file.h"
+#include "fetch/slice_source.h"
+
+namespace jigdoofus {
+
+struct ResolverStats {
+  std::atomic<uint64_t> opened{0};        // slices produced by a source
+  std::atomic<uint64_t> lru_hits{0};      // served from the open-slice LRU
+  std::atomic<uint64_t> merged_waits{0};  // requests that waited on another's fetch
+  std::atomic<uint64_t> not_found{0};
+  std::atomic<uint64_t> corrupt{0};
+  std::atomic<uint64_t> unavailable{0};
+  std::atomic<uint64_t> other_errors{0};
+};
+
+class SliceResolver final : public SliceProvider {
+ public:
+  // Sources are tried in the given order; they must outlive the resolver.
+  SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
+                size_t max_open = 64);
+  Result<std::shared_ptr<const VerifiedSlice>> Get(const SliceId& slice, const FetchContext& ctx) override;
+  const ResolverStats& stats() const { return stats_; }
+
+ private:
+  struct Flight;
+  std::shared_ptr<const JigdoFile> jigdo_;
+  std::vector<SliceSource*> sources_;
+  size_t max_open_;
+  std::mutex mu_;
+  std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> flights_;  // GUARDED_BY(mu_)
+  std::list<std::shared_ptr<const VerifiedSlice>> lru_;                     // GUARDED_BY(mu_), front = newest
+  ResolverStats stats_;
+};
+
+}  // namespace jigdoofus

@@ -1,0 +1,39 @@
+// SliceSource: one place slices can come from (a --local label tree, a
+// --scan tree, file: servers, later the chunk cache and mirrors).
+// SliceResolver (fetch/slice_resolver.h) tries sources in order.
+//
+// A source returns only verified slices: it hashes what it found (or finds
+// a still-valid verification record) before returning.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/jigdo_file.h"
+#include "core/slice_provider.h"
+
+namespace jigdoofus {
+
+struct SliceRequest {
+  SliceId id;
+  // Where the .jigdo says the slice lives, expanded (JigdoFile::LocationsFor).
+  std::vector<SliceLocation> locations;
+  // The .jigdo the locations came from (relative file: URLs resolve
+  // against its origin()).
+  const JigdoFile* jigdo = nullptr;
+};
+
+class SliceSource {
+ public:
+  virtual ~SliceSource() = default;
+  // Short name for logs and counters ("local", "scan", "file-url", "cache", "http").
+  virtual const char* name() const = 0;
+  // kNotFound when this source has no candidate; kCorruption when every
+  // candidate failed its checksum; other errors as they come.
+  // Thread-safe.
+  virtual Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
+                                                            const FetchContext& ctx) = 0;
+};
+
+}  // namespace jigdoofus

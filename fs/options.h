@@ -1,0 +1,40 @@
+// Command line of jigdoofus (CONTRACT.md, "Mounting"):
+//   jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT
+// Every long option is also accepted as "-o name=value" (dashes become
+// underscores) so fstab and mount(8) work; generic mount options (rw, dev,
+// suid, exec, auto, user, their no- forms, _netdev, x-*) are accepted and
+// ignored; other -o options go to FUSE (allow_other, ...).
+//
+// FUSE-free: jigdoofus-cat shares the image options.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "fetch/image_set.h"
+
+namespace jigdoofus {
+
+struct CommandLine {
+  ImageSetOptions images;
+  std::string mountpoint;           // absolute
+  bool foreground = false;          // -f
+  bool debug = false;               // -d (implies -f)
+  bool single_thread = false;       // -s
+  std::vector<std::string> fuse_options;  // passed to FUSE as -o
+  std::string log_level = "info";
+  bool help = false;                // --help printed; exit 0
+  bool version = false;             // --version printed; exit 0
+};
+
+// Parses argv. On --help/--version the text goes to stdout and
+// help/version is set. Errors are kInvalidArgument with a one-line message.
+// Relative paths (sources, dirs, mountpoint) are made absolute here, since
+// the daemon changes directory.
+Result<CommandLine> ParseCommandLine(int argc, char** argv);
+
+// Parses "512M", "20G", "1.5T", "4096" into bytes.
+Result<uint64_t> ParseSize(const std::string& text);
+
+}  // namespace jigdoofus

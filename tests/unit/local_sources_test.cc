@@ -1,0 +1,1 @@
+// STUB: tests to be written.
