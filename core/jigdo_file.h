@@ -15,7 +15,10 @@
 //    verbatim (not split);
 //  * [Image] sections of the top-level file are images; those that arrive
 //    through [Include] are not (their [Parts]/[Servers] still count);
-//  * server options such as --try-last after the URL.
+//  * server options such as --try-last after the URL;
+//  * an entry after an [Include] line (before the next section header) is
+//    an error, as jigdo-file(1) requires a new section there.
+// doc/jigdo_format.md lists everything accepted and rejected.
 #pragma once
 
 #include <cstdint>
@@ -61,10 +64,16 @@ struct PartEntry {
 // after all others, then in file order; intermediate forms of a label chain
 // precede their expansions (so a --local mapping of LabelB is seen before
 // the URLs LabelB expands to).
+// URLs are returned as written in the .jigdo (server value + part path,
+// simply concatenated, not percent-encoded); a relative one (jigdo-file
+// writes `A=file:tree/`) resolves against `base` (core/uri.h
+// ResolveReference / FileUrlToPath), which is the fetcher's job.
 struct SliceLocation {
   std::string label;  // "Debian" for "Debian:pool/x.deb"; empty for URLs
-  std::string path;   // "pool/x.deb" (label form) or the absolute URL
+  std::string path;   // "pool/x.deb" (label form) or the URL
   bool try_last = false;
+  std::string base;   // URLs only: URL/path of the .jigdo that defined the URL's server (or part)
+  friend bool operator==(const SliceLocation&, const SliceLocation&) = default;
 };
 
 class JigdoFile {
@@ -105,6 +114,15 @@ class JigdoFile {
   size_t part_count_ = 0;
 };
 
+// Splits a location "Label:path" into label and path. Returns false (and
+// leaves the outputs alone) when `location` is a URL of a known scheme
+// (core/uri.h UriScheme) or has no ':' before its first '/' (a relative URL).
+bool SplitLabelLocation(std::string_view location, std::string_view* label, std::string_view* path);
+
+// Bounds of Expand(), so that a hostile .jigdo cannot make it explode.
+inline constexpr size_t kMaxLabelChainDepth = 32;
+inline constexpr size_t kMaxExpandedLocations = 4096;
+
 // Loads the bytes of an [Include]d file. `uri` is already resolved
 // (absolute path or URL). Implementations name `uri` in their errors.
 class IncludeLoader {
@@ -127,8 +145,16 @@ Result<JigdoFile> ParseJigdo(std::string_view raw, const std::string& origin,
 // Reads the file at `path` and parses it with a LocalIncludeLoader.
 Result<JigdoFile> LoadJigdoFile(const std::string& path);
 
-// Decompresses any concatenation of plain text and gzip members.
+// Upper bound of the decoded (decompressed) text of one .jigdo file; more is
+// kCorruption (a gzip bomb is an error, not an out-of-memory).
+inline constexpr size_t kMaxJigdoTextSize = size_t{256} << 20;
+
+// Decompresses any concatenation of plain text and gzip members. A gzip
+// member starts where the bytes 1f 8b are at the start of the data, right
+// after another member, or at the start of a line. Truncated/corrupt gzip
+// data and output over `max_size` are kCorruption naming `origin`.
 Result<std::string> DecodeJigdoBytes(std::string_view raw, const std::string& origin);
+Result<std::string> DecodeJigdoBytes(std::string_view raw, const std::string& origin, size_t max_size);
 
 // Splits an entry value into words per jigdo-file(1): '' and "" quoting,
 // backslash escapes, '#' starts a comment outside quotes.

@@ -9,6 +9,16 @@
 // cut bzip2 parts at one bzip2 block, <= 900 kB of input). A small LRU of
 // decoded blocks serves sequential readers.
 //
+// Decoding strategy per part (block = 256 KiB of a part's output):
+//   - parts of at most 2 * checkpoint_interval bytes: decoded whole on first
+//     access, every block cached, the size checked against the header;
+//   - larger zlib parts: one sequential pass builds restart points (and
+//     checks size and Adler-32); later misses inflate at most
+//     checkpoint_interval + one deflate block (a few MB at worst for zeros)
+//     + one block;
+//   - larger bzip2 parts: decoded from the part start up to the block.
+// Per-part memory is zero until a large zlib part is first read.
+//
 // Thread-safe: ReadAt may be called concurrently; internal state is
 // guarded by mutex_ (never held while inflating a block).
 #pragma once
@@ -28,6 +38,21 @@ struct LiteralStoreOptions {
   uint64_t cache_bytes = 16 << 20;         // decoded-block LRU budget
 };
 
+// What one ReadAt cost (for tests and diagnostics).
+struct LiteralReadStats {
+  uint64_t bytes_decoded = 0;  // bytes inflated/decoded by this call (incl. a restart-point pass)
+  uint64_t cache_hits = 0;     // decoded blocks found in the LRU
+  uint64_t cache_misses = 0;   // decoded blocks that had to be decoded
+};
+
+// Memory held by a store.
+struct LiteralStoreStats {
+  uint64_t cached_blocks = 0;
+  uint64_t cached_bytes = 0;
+  uint64_t checkpoints = 0;       // zlib restart points built so far
+  uint64_t checkpoint_bytes = 0;  // their memory (compressed windows + bookkeeping)
+};
+
 class LiteralStore {
  public:
   // `file` is the template; `index` its TemplateIndex (parts() are used).
@@ -40,7 +65,14 @@ class LiteralStore {
   // Copies literal bytes [offset, offset + out.size()). kCorruption if the
   // compressed data is damaged or decodes to a different length than the
   // part header says (the message names the template and the part).
+  // kInvalidArgument if the range goes past literal_size().
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const;
+  // Same, adding this call's costs to *stats (may be null).
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats) const;
+
+  // Snapshot of the memory in use. May wait for a restart-point pass in
+  // progress on another thread.
+  LiteralStoreStats Stats() const;
 
  private:
   struct Impl;
