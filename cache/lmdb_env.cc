@@ -1,2 +1,398 @@
-// STUB: to be implemented.
 #include "cache/lmdb_env.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <set>
+#include <tuple>
+
+namespace jigdoofus {
+
+namespace {
+
+constexpr std::string_view kMetaDb = "meta";
+constexpr std::string_view kSchemaKey = "schema";
+constexpr std::string_view kVerifiedDb = "verified";
+constexpr size_t kVerifiedKeySize = 5 * 8 + 1;
+
+std::span<const uint8_t> Bytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+void PutLe(uint8_t* p, uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint64_t GetLe(const uint8_t* p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+
+// Directories with an open LmdbEnv in this process (LMDB: one env per
+// path per process; fcntl locks would be lost by a second one). Keyed by
+// pid too, so a child after fork() may open its own.
+struct Registry {
+  std::mutex mu;
+  std::set<std::tuple<uint64_t, uint64_t, pid_t>> open;  // GUARDED_BY(mu)
+};
+Registry& OpenDirs() {
+  static Registry* r = new Registry;  // never destroyed: used from destructors at exit
+  return *r;
+}
+
+// mkdir -p with mode 0700 for the directories it creates.
+Status MakeDirs(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("cache directory: empty path");
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::IOError(dir + ": not a directory");
+    return Status::OK();
+  }
+  if (errno != ENOENT) return Status::FromErrno(dir, errno);
+  size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) {
+    JIGDOOFUS_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash)));
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno(dir, errno);
+  return Status::OK();
+}
+
+struct EnvCloser {
+  void operator()(MDB_env* e) const { mdb_env_close(e); }
+};
+
+}  // namespace
+
+Status LmdbStatus(int rc, std::string_view what) {
+  std::string msg = std::string(what) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case 0:
+      return Status::OK();
+    case MDB_NOTFOUND:
+      return Status::NotFound(std::move(msg));
+    case MDB_MAP_FULL:
+    case MDB_READERS_FULL:
+    case MDB_TXN_FULL:
+      return Status::Unavailable(std::move(msg));
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+    case MDB_INCOMPATIBLE:
+    case MDB_BAD_DBI:
+      return Status::Corruption(std::move(msg));
+    default:
+      return Status::IOError(std::move(msg));
+  }
+}
+
+// ---------------------------------------------------------------------------
+// LmdbEnv
+
+Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, LmdbOptions options) {
+  JIGDOOFUS_RETURN_IF_ERROR(MakeDirs(dir));
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno(dir, errno);
+  if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) return Status::FromErrno(dir, errno);
+  {
+    // A data.mdb that is not a regular file (a directory, say) is not ours.
+    struct stat dst;
+    std::string data = dir + "/data.mdb";
+    if (::stat(data.c_str(), &dst) == 0 && !S_ISREG(dst.st_mode)) {
+      return Status::Corruption(data + ": not a regular file; not a jigdoofus cache");
+    }
+  }
+
+  auto key = std::make_tuple(uint64_t{st.st_dev}, uint64_t{st.st_ino}, ::getpid());
+  {
+    Registry& reg = OpenDirs();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    if (!reg.open.insert(key).second) {
+      return Status::Unavailable(dir + ": cache directory already open in this process");
+    }
+  }
+  auto unregister = [&] {
+    Registry& reg = OpenDirs();
+    std::lock_guard<std::mutex> lock(reg.mu);
+    reg.open.erase(key);
+  };
+
+  MDB_env* raw = nullptr;
+  int rc = mdb_env_create(&raw);
+  if (rc != 0) {
+    unregister();
+    return LmdbStatus(rc, dir + ": mdb_env_create");
+  }
+  std::unique_ptr<MDB_env, EnvCloser> env(raw);
+  rc = mdb_env_set_maxdbs(raw, options.max_dbs);
+  if (rc == 0) rc = mdb_env_set_maxreaders(raw, options.max_readers);
+  if (rc == 0) rc = mdb_env_set_mapsize(raw, options.map_size);
+  if (rc != 0) {
+    unregister();
+    return LmdbStatus(rc, dir + ": configuring LMDB");
+  }
+  unsigned flags = MDB_NOTLS | (options.durable ? MDB_NOMETASYNC : MDB_NOSYNC);
+  rc = mdb_env_open(raw, dir.c_str(), flags, 0600);
+  if (rc != 0) {
+    unregister();
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+      return Status::Corruption(dir + "/data.mdb: not an LMDB database usable as a jigdoofus cache (" +
+                                mdb_strerror(rc) + ")");
+    }
+    if (rc > 0) return Status::FromErrno(dir + ": opening the cache", rc);
+    return LmdbStatus(rc, dir + ": opening the cache");
+  }
+  int dead = 0;
+  mdb_reader_check(raw, &dead);  // clear reader slots of killed processes
+
+  std::unique_ptr<LmdbEnv> self(new LmdbEnv(dir, env.release(), options, st.st_dev, st.st_ino));
+  // From here the destructor unregisters.
+
+  // Schema check (creates "meta" with the version in a new cache).
+  Status s = self->Update([&](LmdbTxn& txn) -> Status {
+    MDB_dbi meta;
+    int r = mdb_dbi_open(txn.get(), std::string(kMetaDb).c_str(), 0, &meta);
+    if (r == MDB_NOTFOUND) {
+      // New cache, unless someone else's LMDB database lives here.
+      MDB_dbi main_db;
+      r = mdb_dbi_open(txn.get(), nullptr, 0, &main_db);
+      if (r != 0) return LmdbStatus(r, dir + ": opening the main database");
+      MDB_stat ms;
+      r = mdb_stat(txn.get(), main_db, &ms);
+      if (r != 0) return LmdbStatus(r, dir + ": mdb_stat");
+      if (ms.ms_entries != 0) {
+        return Status::Corruption(dir + "/data.mdb: an LMDB database that is not a jigdoofus cache "
+                                        "(no schema record); use another --cache-dir");
+      }
+      r = mdb_dbi_open(txn.get(), std::string(kMetaDb).c_str(), MDB_CREATE, &meta);
+      txn.NoteRc(r);
+      if (r != 0) return LmdbStatus(r, dir + ": creating the meta database");
+      uint8_t v[4];
+      PutLe(v, kCacheSchemaVersion, 4);
+      return txn.Put(meta, Bytes(kSchemaKey), v);
+    }
+    if (r != 0) return LmdbStatus(r, dir + ": opening the meta database");
+    auto got = txn.Get(meta, Bytes(kSchemaKey));
+    if (!got.ok()) {
+      if (got.status().IsNotFound()) {
+        return Status::Corruption(dir + "/data.mdb: no cache schema record; not a jigdoofus cache");
+      }
+      return got.status();
+    }
+    if (got->size() != 4) {
+      return Status::Corruption(dir + "/data.mdb: cache schema record of " + std::to_string(got->size()) +
+                                " bytes, expected 4");
+    }
+    uint32_t version = static_cast<uint32_t>(GetLe(got->data(), 4));
+    if (version != kCacheSchemaVersion) {
+      return Status::NotSupported(dir + ": cache schema version " + std::to_string(version) +
+                                  ", this jigdoofus uses " + std::to_string(kCacheSchemaVersion) +
+                                  "; remove the directory or use another --cache-dir");
+    }
+    return Status::OK();
+  });
+  if (!s.ok()) return s;
+  return self;
+}
+
+LmdbEnv::~LmdbEnv() {
+  mdb_env_close(env_);
+  Registry& reg = OpenDirs();
+  std::lock_guard<std::mutex> lock(reg.mu);
+  reg.open.erase(std::make_tuple(dev_, ino_, ::getpid()));
+}
+
+Result<MDB_dbi> LmdbEnv::OpenDb(const std::string& name) {
+  std::lock_guard<std::mutex> lock(db_mu_);
+  MDB_dbi dbi = 0;
+  Status s = Update([&](LmdbTxn& txn) -> Status {
+    int rc = mdb_dbi_open(txn.get(), name.c_str(), MDB_CREATE, &dbi);
+    txn.NoteRc(rc);
+    return LmdbStatus(rc, dir_ + ": opening database \"" + name + "\"");
+  });
+  if (!s.ok()) return s;
+  return dbi;
+}
+
+uint64_t LmdbEnv::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+Status LmdbEnv::GrowMap() {
+  std::unique_lock<std::shared_mutex> lock(map_mu_);
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  uint64_t cur = info.me_mapsize;
+  if (cur >= options_.max_map_size) {
+    return Status::Unavailable(dir_ + ": cache database full at its maximum map size of " +
+                               std::to_string(cur) + " bytes");
+  }
+  uint64_t next = std::min<uint64_t>(options_.max_map_size, cur * 2);
+  int rc = mdb_env_set_mapsize(env_, next);
+  return LmdbStatus(rc, dir_ + ": growing the cache map to " + std::to_string(next) + " bytes");
+}
+
+Status LmdbEnv::AdoptMapSize() const {
+  std::unique_lock<std::shared_mutex> lock(map_mu_);
+  int rc = mdb_env_set_mapsize(env_, 0);
+  return LmdbStatus(rc, dir_ + ": adopting the map size grown by another process");
+}
+
+Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
+  for (int attempt = 0;; ++attempt) {
+    bool full = false;
+    Status s;
+    {
+      JIGDOOFUS_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*this, false));
+      s = fn(txn);
+      if (s.ok()) s = txn.Commit();
+      full = txn.map_full();
+    }  // aborted here if not committed; the map lock is released
+    if (s.ok() || !full || attempt >= 8) return s;
+    JIGDOOFUS_RETURN_IF_ERROR(GrowMap());
+  }
+}
+
+Status LmdbEnv::View(const std::function<Status(LmdbTxn&)>& fn) const {
+  JIGDOOFUS_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*this, true));
+  return fn(txn);
+}
+
+// ---------------------------------------------------------------------------
+// LmdbTxn
+
+Result<LmdbTxn> LmdbTxn::Begin(const LmdbEnv& env, bool read_only) {
+  for (int attempt = 0;; ++attempt) {
+    std::shared_lock<std::shared_mutex> lock(env.map_mu_);
+    MDB_txn* t = nullptr;
+    int rc = mdb_txn_begin(env.env_, nullptr, read_only ? MDB_RDONLY : 0, &t);
+    if (rc == 0) return LmdbTxn(t, std::move(lock));
+    if (rc != MDB_MAP_RESIZED || attempt >= 3) {
+      return LmdbStatus(rc, env.dir_ + (read_only ? ": beginning a read transaction"
+                                                  : ": beginning a write transaction"));
+    }
+    lock.unlock();
+    JIGDOOFUS_RETURN_IF_ERROR(env.AdoptMapSize());
+  }
+}
+
+LmdbTxn::LmdbTxn(LmdbTxn&& o) noexcept
+    : txn_(o.txn_), lock_(std::move(o.lock_)), map_full_(o.map_full_) {
+  o.txn_ = nullptr;
+}
+
+LmdbTxn& LmdbTxn::operator=(LmdbTxn&& o) noexcept {
+  if (this != &o) {
+    Abort();
+    txn_ = o.txn_;
+    o.txn_ = nullptr;
+    lock_ = std::move(o.lock_);
+    map_full_ = o.map_full_;
+  }
+  return *this;
+}
+
+LmdbTxn::~LmdbTxn() { Abort(); }
+
+void LmdbTxn::Abort() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+  if (lock_.owns_lock()) lock_.unlock();
+}
+
+Status LmdbTxn::Commit() {
+  if (txn_ == nullptr) return Status::InvalidArgument("LMDB commit: transaction already ended");
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;  // freed by commit, whatever it returned
+  if (lock_.owns_lock()) lock_.unlock();
+  NoteRc(rc);
+  return LmdbStatus(rc, "LMDB commit");
+}
+
+Result<std::span<const uint8_t>> LmdbTxn::Get(MDB_dbi dbi, std::span<const uint8_t> key) const {
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn_, dbi, &k, &v);
+  if (rc != 0) return LmdbStatus(rc, "LMDB get");
+  return FromVal(v);
+}
+
+Status LmdbTxn::Put(MDB_dbi dbi, std::span<const uint8_t> key, std::span<const uint8_t> value,
+                    unsigned flags) {
+  MDB_val k = ToVal(key), v = ToVal(value);
+  int rc = mdb_put(txn_, dbi, &k, &v, flags);
+  NoteRc(rc);
+  return LmdbStatus(rc, "LMDB put");
+}
+
+Status LmdbTxn::Del(MDB_dbi dbi, std::span<const uint8_t> key) {
+  MDB_val k = ToVal(key);
+  int rc = mdb_del(txn_, dbi, &k, nullptr);
+  NoteRc(rc);
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  return LmdbStatus(rc, "LMDB delete");
+}
+
+Result<LmdbCursor> LmdbCursor::Open(const LmdbTxn& txn, MDB_dbi dbi) {
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn.get(), dbi, &c);
+  if (rc != 0) return LmdbStatus(rc, "LMDB cursor");
+  return LmdbCursor(c);
+}
+
+LmdbCursor::~LmdbCursor() {
+  if (cur_ != nullptr) mdb_cursor_close(cur_);
+}
+
+// ---------------------------------------------------------------------------
+// LmdbVerificationStore
+
+namespace {
+std::array<uint8_t, kVerifiedKeySize> VerifiedKey(const FileKey& key, HashAlgo algo) {
+  std::array<uint8_t, kVerifiedKeySize> k{};
+  PutLe(&k[0], key.dev, 8);
+  PutLe(&k[8], key.ino, 8);
+  PutLe(&k[16], key.size, 8);
+  PutLe(&k[24], static_cast<uint64_t>(key.mtime_ns), 8);
+  PutLe(&k[32], static_cast<uint64_t>(key.ctime_ns), 8);
+  k[40] = static_cast<uint8_t>(algo);
+  return k;
+}
+}  // namespace
+
+Result<std::unique_ptr<LmdbVerificationStore>> LmdbVerificationStore::Open(LmdbEnv* env) {
+  JIGDOOFUS_ASSIGN_OR_RETURN(MDB_dbi dbi, env->OpenDb(std::string(kVerifiedDb)));
+  return std::unique_ptr<LmdbVerificationStore>(new LmdbVerificationStore(env, dbi));
+}
+
+std::optional<Digest> LmdbVerificationStore::Lookup(const FileKey& key, HashAlgo algo) {
+  auto k = VerifiedKey(key, algo);
+  std::optional<Digest> out;
+  Status s = env_->View([&](LmdbTxn& txn) -> Status {
+    auto got = txn.Get(dbi_, k);
+    if (!got.ok()) return got.status();
+    // Value: digest bytes, u64 LE time. Anything else is ignored (never found).
+    if (got->size() == DigestSize(algo) + 8) out = Digest::FromBytes(algo, got->first(DigestSize(algo)));
+    return Status::OK();
+  });
+  if (!s.ok()) return std::nullopt;
+  return out;
+}
+
+Status LmdbVerificationStore::Record(const FileKey& key, const Digest& digest) {
+  auto k = VerifiedKey(key, digest.algo);
+  std::array<uint8_t, kSha256Size + 8> v{};
+  std::memcpy(v.data(), digest.bytes.data(), digest.size());
+  PutLe(v.data() + digest.size(), static_cast<uint64_t>(std::time(nullptr)), 8);
+  Status s = env_->Update([&](LmdbTxn& txn) {
+    return txn.Put(dbi_, k, std::span<const uint8_t>(v.data(), digest.size() + 8));
+  });
+  return s.WithContext(env_->dir() + ": recording a verified file");
+}
+
+}  // namespace jigdoofus

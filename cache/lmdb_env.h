@@ -12,12 +12,27 @@
 // that began it (MDB_NOTLS is set so read transactions may be used from
 // FUSE worker threads without per-thread slots leaking).
 // Thread-safe: the environment may be shared; transactions may not.
+//
+// Map size: every transaction holds a shared lock on the environment's map
+// lock for its whole life; growing the map (MDB_MAP_FULL) or adopting a
+// size grown by another process (MDB_MAP_RESIZED) takes it exclusively, so
+// the remap happens with no transaction active in this process.
+// REQUIRES: a thread never begins a transaction while it holds another one
+// (it could wait for itself when the map has to grow).
+// REQUIRES: one LmdbEnv per directory per process (enforced: a second Open
+// of the same directory in one process fails). Processes may share a
+// directory; LMDB's lock.mdb coordinates them. Don't use an LmdbEnv in a
+// child after fork(); open a new one there.
 #pragma once
 
 #include <lmdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -31,7 +46,14 @@ inline constexpr uint32_t kCacheSchemaVersion = 1;
 struct LmdbOptions {
   uint64_t map_size = uint64_t{1} << 36;  // address space reserved; the file grows as needed
   unsigned max_dbs = 16;
+  unsigned max_readers = 510;             // concurrent read transactions (all processes)
+  uint64_t max_map_size = uint64_t{1} << 42;  // MDB_MAP_FULL grows the map up to this
+  // false: MDB_NOSYNC (tests). Survives kill -9 either way (the page cache
+  // persists), but only durable=true survives a power cut.
+  bool durable = true;
 };
+
+class LmdbTxn;
 
 class LmdbEnv {
  public:
@@ -42,33 +64,99 @@ class LmdbEnv {
 
   MDB_env* env() const { return env_; }
   const std::string& dir() const { return dir_; }
-  // Opens (creating if needed) a named database. Call before concurrent use.
+  // Opens (creating if needed) a named database. Call before concurrent use
+  // of the handle (LMDB rule: a handle is usable by other transactions only
+  // once the transaction that opened it committed; this one commits).
   Result<MDB_dbi> OpenDb(const std::string& name);
 
+  // Runs `fn` in a write transaction and commits it. If the map is full it
+  // aborts, grows the map and runs `fn` again (up to max_map_size), so `fn`
+  // must only change state outside the transaction in ways that are reset
+  // at its start. Returns fn's error (the transaction is aborted) or the
+  // commit's.
+  Status Update(const std::function<Status(LmdbTxn&)>& fn);
+  // Runs `fn` in a read transaction (aborted afterwards).
+  Status View(const std::function<Status(LmdbTxn&)>& fn) const;
+
+  // Current map size in bytes.
+  uint64_t map_size() const;
+
  private:
-  LmdbEnv(std::string dir, MDB_env* env) : dir_(std::move(dir)), env_(env) {}
+  friend class LmdbTxn;
+  LmdbEnv(std::string dir, MDB_env* env, LmdbOptions options, uint64_t dev, uint64_t ino)
+      : dir_(std::move(dir)), env_(env), options_(options), dev_(dev), ino_(ino) {}
+  Status GrowMap();         // takes map_mu_ exclusively
+  Status AdoptMapSize() const;  // MDB_MAP_RESIZED: takes map_mu_ exclusively
+
   std::string dir_;
   MDB_env* env_;
+  LmdbOptions options_;
+  uint64_t dev_, ino_;  // identity of dir_ in the per-process registry
+  // Lock order: map_mu_ (shared, held by every LmdbTxn) -> LMDB's own write
+  // lock -> db_mu_.
+  mutable std::shared_mutex map_mu_;
+  std::mutex db_mu_;  // serialises OpenDb
 };
 
-// Move-only transaction; aborts unless Commit() succeeded.
+// Move-only transaction; aborts unless Commit() succeeded. Holds the
+// environment's map lock shared for its life.
 class LmdbTxn {
  public:
   static Result<LmdbTxn> Begin(const LmdbEnv& env, bool read_only);
-  LmdbTxn(LmdbTxn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  LmdbTxn(LmdbTxn&& o) noexcept;
   LmdbTxn& operator=(LmdbTxn&& o) noexcept;
   ~LmdbTxn();
   MDB_txn* get() const { return txn_; }
   Status Commit();
+  void Abort();
+
+  // Thin wrappers that name the database in errors and remember a
+  // MDB_MAP_FULL (LmdbEnv::Update grows the map and retries on it).
+  // Get: kNotFound if absent; the span lives until the transaction ends.
+  Result<std::span<const uint8_t>> Get(MDB_dbi dbi, std::span<const uint8_t> key) const;
+  Status Put(MDB_dbi dbi, std::span<const uint8_t> key, std::span<const uint8_t> value,
+             unsigned flags = 0);
+  // Deleting an absent key is OK.
+  Status Del(MDB_dbi dbi, std::span<const uint8_t> key);
+  bool map_full() const { return map_full_; }
+  void NoteRc(int rc) { if (rc == MDB_MAP_FULL) map_full_ = true; }
 
  private:
-  explicit LmdbTxn(MDB_txn* t) : txn_(t) {}
+  LmdbTxn(MDB_txn* t, std::shared_lock<std::shared_mutex> lock) : txn_(t), lock_(std::move(lock)) {}
   MDB_txn* txn_ = nullptr;
+  std::shared_lock<std::shared_mutex> lock_;
+  bool map_full_ = false;
+};
+
+// RAII cursor; must be closed before its transaction ends (declare it
+// after the LmdbTxn).
+class LmdbCursor {
+ public:
+  static Result<LmdbCursor> Open(const LmdbTxn& txn, MDB_dbi dbi);
+  LmdbCursor(LmdbCursor&& o) noexcept : cur_(o.cur_) { o.cur_ = nullptr; }
+  LmdbCursor& operator=(LmdbCursor&&) = delete;
+  ~LmdbCursor();
+  MDB_cursor* get() const { return cur_; }
+
+ private:
+  explicit LmdbCursor(MDB_cursor* c) : cur_(c) {}
+  MDB_cursor* cur_;
 };
 
 // Status for an LMDB return code, naming the operation.
 Status LmdbStatus(int rc, std::string_view what);
 
+inline MDB_val ToVal(std::span<const uint8_t> s) {
+  return MDB_val{s.size(), const_cast<uint8_t*>(s.data())};
+}
+inline std::span<const uint8_t> FromVal(const MDB_val& v) {
+  return {static_cast<const uint8_t*>(v.mv_data), v.mv_size};
+}
+
+// Persistent VerificationStore in the "verified" database. Key: FileKey
+// fields then algo, fixed-width little-endian (41 bytes); value: digest
+// bytes then u64 LE unix time of the record. Thread-safe.
+// REQUIRES: env outlives the store.
 class LmdbVerificationStore final : public VerificationStore {
  public:
   static Result<std::unique_ptr<LmdbVerificationStore>> Open(LmdbEnv* env);
