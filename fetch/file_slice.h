@@ -1,11 +1,18 @@
 // FileSlice: a VerifiedSlice backed by an open local file (owns the fd).
 // Construct only after the file's checksum matched (see VerifyLocalFile).
+//
+// Thread-safety: FileSlice is immutable; concurrent ReadAt() calls are fine
+// (pread). VerifyLocalFile/VerifyOpenFile are thread-safe if `store` is.
 #pragma once
 
+#include <fcntl.h>
+
+#include <optional>
 #include <string>
 
 #include "cache/verification_store.h"
 #include "core/slice_provider.h"
+#include "fetch/unique_fd.h"
 
 namespace jigdoofus {
 
@@ -28,8 +35,38 @@ class FileSlice final : public VerifiedSlice {
 // verifies its checksum, using/recording `store` keyed by the file's stat.
 // kNotFound if missing or wrong size; kCorruption if the checksum differs.
 // The returned slice keeps the fd that was hashed (no re-open race).
+// A recorded digest equal to the slice's proves it without reading; a
+// recorded digest that differs is kCorruption without reading (the record
+// is for this exact stat key, so hashing again would give the same answer).
+// The hash reads the fd in 1 MiB chunks, checking ctx between chunks
+// (kCancelled / kTimedOut). `store` may be null.
 Result<std::shared_ptr<const VerifiedSlice>> VerifyLocalFile(const SliceId& id, const std::string& path,
                                                              VerificationStore* store,
                                                              const FetchContext& ctx);
+
+// What a verification attempt learned, for callers that memoise results
+// (ScanSource remembers files that did not match).
+struct VerifyDetail {
+  std::optional<FileKey> key;    // the file's stat key, once fstat succeeded
+  std::optional<Digest> actual;  // the file's digest, if hashed or known from `store`
+};
+
+// Flags for opening a candidate slice file: O_NONBLOCK so that a FIFO
+// cannot block the open (it is cleared again once the fd is known to be a
+// regular file).
+inline constexpr int kSliceOpenFlags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+// VerifyLocalFile, also filling `detail` (may be null).
+Result<std::shared_ptr<const VerifiedSlice>> VerifyLocalFile(const SliceId& id, const std::string& path,
+                                                             VerificationStore* store,
+                                                             const FetchContext& ctx, VerifyDetail* detail);
+
+// Same checks on an fd the caller already opened (e.g. with openat2 under
+// a tree root, using kSliceOpenFlags). Takes ownership of `fd`; `path`
+// names the file in messages and in the returned FileSlice.
+Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, const std::string& path,
+                                                            UniqueFd fd, VerificationStore* store,
+                                                            const FetchContext& ctx,
+                                                            VerifyDetail* detail = nullptr);
 
 }  // namespace jigdoofus

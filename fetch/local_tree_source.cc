@@ -1,2 +1,126 @@
-// STUB: to be implemented.
 #include "fetch/local_tree_source.h"
+
+#include <filesystem>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/uri.h"
+#include "fetch/file_slice.h"
+#include "fetch/safe_path.h"
+
+namespace jigdoofus {
+namespace {
+
+std::string Absolute(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(dir, ec);
+  std::string s = ec ? dir : p.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+// One place to look. `dir` empty: `path` is a file: URL's path (no bound).
+struct Candidate {
+  std::string dir;
+  std::string path;
+  std::string display() const { return dir.empty() ? path : dir + "/" + path; }
+  bool operator<(const Candidate& o) const { return std::tie(dir, path) < std::tie(o.dir, o.path); }
+};
+
+void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
+}
+
+}  // namespace
+
+LocalTreeSource::LocalTreeSource(std::map<std::string, std::string> labels, bool use_file_urls,
+                                 VerificationStore* store)
+    : use_file_urls_(use_file_urls), store_(store) {
+  for (auto& [label, dir] : labels) labels_.emplace(label, Absolute(dir));
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRequest& request,
+                                                                 const FetchContext& ctx) {
+  std::vector<Candidate> candidates;
+  std::set<Candidate> seen;
+  auto add = [&](Candidate c) {
+    if (seen.insert(c).second) candidates.push_back(std::move(c));
+  };
+  const std::string origin = request.jigdo != nullptr ? request.jigdo->origin() : std::string();
+  for (const SliceLocation& loc : request.locations) {
+    if (!loc.label.empty()) {
+      auto it = labels_.find(loc.label);
+      if (it == labels_.end()) continue;
+      if (!IsSafeRelativePath(loc.path)) {
+        spdlog::debug("local: refused {}:{} (absolute path or '..' component)", loc.label, loc.path);
+        continue;
+      }
+      add({it->second, loc.path});
+      continue;
+    }
+    if (!use_file_urls_ || UriScheme(loc.path) != "file") continue;
+    // Relative file: URLs resolve against the .jigdo that defined them
+    // (an [Include]d file may live elsewhere than the top-level one).
+    const std::string& base = loc.base.empty() ? origin : loc.base;
+    // A file: URL from a remote .jigdo would let a web server pick local
+    // paths to read; only .jigdo files read from disk may use them.
+    if (IsUrl(base) && UriScheme(base) != "file") {
+      spdlog::debug("local: ignoring {} from remote {}", loc.path, base);
+      continue;
+    }
+    if (std::optional<std::string> p = FileUrlToPath(loc.path, base)) add({"", *p});
+    // jigdo-file writes names unescaped ("A=file:tree/" + "a%b.deb"), so a
+    // '%' may be a literal one: also try the name as written.
+    if (loc.path.find('%') != std::string::npos) {
+      std::string literal = loc.path;
+      ReplaceAll(literal, "%", "%25");
+      if (std::optional<std::string> p = FileUrlToPath(literal, base)) add({"", *p});
+    }
+  }
+
+  std::string tried;
+  Status first_corruption, first_error;
+  for (const Candidate& c : candidates) {
+    if (ctx.cancelled()) return Status::Cancelled("local: request cancelled");
+    if (ctx.expired()) return Status::TimedOut("local: deadline passed");
+    Result<std::shared_ptr<const VerifiedSlice>> r = Status::NotFound("unset");
+    if (c.dir.empty()) {
+      r = VerifyLocalFile(request.id, c.path, store_, ctx);
+    } else {
+      Result<UniqueFd> fd = OpenBeneath(c.dir, c.path, kSliceOpenFlags);
+      if (fd.ok()) {
+        r = VerifyOpenFile(request.id, c.display(), std::move(fd).value(), store_, ctx);
+      } else {
+        r = fd.status();
+      }
+    }
+    if (r.ok()) return r;
+    const Status& st = r.status();
+    spdlog::debug("local: {}", st.ToString());
+    switch (st.code()) {
+      case Status::Code::kNotFound:
+        break;
+      case Status::Code::kCorruption:
+        if (first_corruption.ok()) first_corruption = st;
+        break;
+      case Status::Code::kCancelled:
+      case Status::Code::kTimedOut:
+        return st;
+      default:
+        if (first_error.ok()) first_error = st;
+        break;
+    }
+    if (!tried.empty()) tried += ", ";
+    tried += c.display();
+  }
+  if (!first_corruption.ok()) return first_corruption;
+  if (!first_error.ok()) return first_error;
+  if (candidates.empty()) return Status::NotFound("local: no local location for slice " + request.id.digest.ToBase64());
+  return Status::NotFound("local: slice " + request.id.digest.ToBase64() + " not found at " + tried);
+}
+
+}  // namespace jigdoofus

@@ -3,11 +3,18 @@
 // background thread (stat only, following no symlinks out of the tree);
 // Open() waits for the walk, then hashes only the files whose size equals
 // the slice's (verification records make this a one-time cost).
-// Thread-safe.
+// Files are hashed at most once per mount and algorithm: matches are
+// recorded in the VerificationStore, mismatches in an in-memory memo.
+// Symlinks are not followed at all (neither to files nor to directories),
+// so the walk cannot loop or leave the trees; unreadable directories are
+// skipped quietly.
+// Thread-safe. Lock order: mu_ is a leaf; never held while hashing.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -22,17 +29,22 @@ class ScanSource final : public SliceSource {
  public:
   ScanSource(std::vector<std::string> dirs, VerificationStore* store);
   ~ScanSource() override;
-  void Start();  // begins the background walk
+  void Start();  // begins the background walk; Open() calls it if needed
   const char* name() const override { return "scan"; }
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
 
  private:
+  class MemoStore;
   void Walk();
+  Status WaitForWalk(const FetchContext& ctx);
   std::vector<std::string> dirs_;
   VerificationStore* store_;
+  std::unique_ptr<MemoStore> memo_;   // store_ plus digests of files that did not match
+  std::atomic<bool> stop_{false};     // set by the destructor; ends the walk early
   std::mutex mu_;                     // guards the fields below
   std::condition_variable walked_cv_;
+  bool started_ = false;
   bool walked_ = false;
   std::multimap<uint64_t, std::string> by_size_;  // size -> path
   std::thread walker_;

@@ -1,2 +1,196 @@
-// STUB: to be implemented.
 #include "fetch/slice_resolver.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include <spdlog/spdlog.h>
+
+namespace jigdoofus {
+
+// One fetch in progress; waiters share it. Fields GUARDED_BY(resolver mu_).
+struct SliceResolver::Flight {
+  bool done = false;
+  Result<std::shared_ptr<const VerifiedSlice>> result{Status::Unavailable("fetch in progress")};
+  std::condition_variable cv;
+};
+
+namespace {
+
+// How often a waiter whose ctx has an `interrupted` callback checks it
+// (the callback cannot wake a condition variable).
+constexpr auto kInterruptPoll = std::chrono::milliseconds(50);
+constexpr size_t kTriedListMax = 3;
+
+std::string LocationText(const SliceLocation& loc) {
+  return loc.label.empty() ? loc.path : loc.label + ":" + loc.path;
+}
+
+std::string TriedList(const SliceRequest& req, const std::vector<SliceSource*>& sources) {
+  std::string s;
+  for (size_t i = 0; i < req.locations.size() && i < kTriedListMax; ++i) {
+    if (i > 0) s += ", ";
+    s += LocationText(req.locations[i]);
+  }
+  if (req.locations.size() > kTriedListMax) {
+    s += " (+" + std::to_string(req.locations.size() - kTriedListMax) + " more)";
+  }
+  if (s.empty()) s = "no [Parts] location";
+  s += "; sources:";
+  for (SliceSource* src : sources) {
+    s += " ";
+    s += src->name();
+  }
+  if (sources.empty()) s += " none";
+  return s;
+}
+
+}  // namespace
+
+SliceResolver::SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
+                             size_t max_open)
+    : jigdo_(std::move(jigdo)), sources_(std::move(sources)), max_open_(max_open) {}
+
+std::shared_ptr<const VerifiedSlice> SliceResolver::LruFind(const SliceId& slice) {
+  auto it = lru_index_.find(slice.digest);
+  if (it == lru_index_.end() || (*it->second)->id().size != slice.size) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second);  // iterators stay valid
+  return *it->second;
+}
+
+void SliceResolver::LruInsert(std::shared_ptr<const VerifiedSlice> slice) {
+  if (max_open_ == 0) return;
+  const Digest digest = slice->id().digest;
+  if (auto it = lru_index_.find(digest); it != lru_index_.end()) {
+    lru_.erase(it->second);
+    lru_index_.erase(it);
+  }
+  lru_.push_front(std::move(slice));
+  lru_index_.emplace(digest, lru_.begin());
+  while (lru_.size() > max_open_) {
+    // The fd closes when the last reader drops its shared_ptr.
+    lru_index_.erase(lru_.back()->id().digest);
+    lru_.pop_back();
+  }
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& slice, const FetchContext& ctx) {
+  std::shared_ptr<Flight> flight;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    bool counted_wait = false;
+    for (;;) {
+      if (auto hit = LruFind(slice)) {
+        stats_.lru_hits.fetch_add(1, std::memory_order_relaxed);
+        return hit;
+      }
+      auto it = flights_.find(slice.digest);
+      if (it == flights_.end()) break;  // nobody is fetching it: lead
+      std::shared_ptr<Flight> other = it->second;
+      if (!counted_wait) {
+        stats_.merged_waits.fetch_add(1, std::memory_order_relaxed);
+        counted_wait = true;
+      }
+      while (!other->done) {
+        auto until = ctx.deadline;
+        if (ctx.interrupted) until = std::min(until, std::chrono::steady_clock::now() + kInterruptPoll);
+        other->cv.wait_until(lock, until);
+        if (other->done) break;
+        lock.unlock();  // the callback is not ours; keep mu_ a leaf
+        const bool cancelled = ctx.cancelled();
+        const bool expired = ctx.expired();
+        lock.lock();
+        if (other->done) break;
+        if (cancelled) return Status::Cancelled("slice " + slice.digest.ToBase64() + ": request cancelled");
+        if (expired) {
+          return Status::TimedOut("slice " + slice.digest.ToBase64() +
+                                  ": deadline passed while waiting for another request's fetch");
+        }
+      }
+      Result<std::shared_ptr<const VerifiedSlice>> r = other->result;
+      const Status::Code code = r.ok() ? Status::Code::kOk : r.status().code();
+      if (code != Status::Code::kCancelled && code != Status::Code::kTimedOut) return r;
+      // The leader gave up for its own reasons; go again (LRU, flights, lead).
+    }
+    flight = std::make_shared<Flight>();
+    flights_.emplace(slice.digest, flight);
+  }
+
+  Result<std::shared_ptr<const VerifiedSlice>> result = Status::Unavailable("internal: fetch did not finish");
+  {
+    // Publish whatever happens (even if a source throws), or waiters hang.
+    struct Publisher {
+      SliceResolver* self;
+      const SliceId& slice;
+      Flight* flight;
+      Result<std::shared_ptr<const VerifiedSlice>>* result;
+      ~Publisher() {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        self->flights_.erase(slice.digest);
+        if (result->ok()) self->LruInsert(result->value());
+        flight->result = *result;
+        flight->done = true;
+        flight->cv.notify_all();
+      }
+    } publisher{this, slice, flight.get(), &result};
+    result = Fetch(slice, ctx);
+  }
+
+  if (result.ok()) {
+    stats_.opened.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    switch (result.status().code()) {
+      case Status::Code::kNotFound: stats_.not_found.fetch_add(1, std::memory_order_relaxed); break;
+      case Status::Code::kCorruption: stats_.corrupt.fetch_add(1, std::memory_order_relaxed); break;
+      case Status::Code::kUnavailable: stats_.unavailable.fetch_add(1, std::memory_order_relaxed); break;
+      default: stats_.other_errors.fetch_add(1, std::memory_order_relaxed); break;
+    }
+    spdlog::debug("resolver: {}", result.status().ToString());
+  }
+  return result;
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId& slice, const FetchContext& ctx) {
+  SliceRequest request;
+  request.id = slice;
+  request.jigdo = jigdo_.get();
+  if (jigdo_ != nullptr) request.locations = jigdo_->LocationsFor(slice.digest);
+  const std::string what = "slice " + slice.digest.ToBase64() + " (" + std::to_string(slice.size) + " bytes)";
+
+  Status corruption, unavailable, other;
+  for (SliceSource* source : sources_) {
+    if (ctx.cancelled()) return Status::Cancelled(what + ": request cancelled");
+    if (ctx.expired()) return Status::TimedOut(what + ": deadline passed");
+    Result<std::shared_ptr<const VerifiedSlice>> r = source->Open(request, ctx);
+    if (r.ok()) {
+      if (r.value() != nullptr && r.value()->id() == slice) return r;
+      if (other.ok()) other = Status::IOError(what + ": source " + source->name() + " returned another slice");
+      continue;
+    }
+    const Status& st = r.status();
+    switch (st.code()) {
+      case Status::Code::kNotFound:
+        break;
+      case Status::Code::kCorruption:
+        if (corruption.ok()) corruption = st;
+        break;
+      case Status::Code::kUnavailable:
+        if (unavailable.ok()) unavailable = st;
+        break;
+      case Status::Code::kCancelled:
+      case Status::Code::kTimedOut:
+        if (ctx.cancelled() || ctx.expired()) return st.WithContext(what);
+        [[fallthrough]];  // the source's own limit: try the next one
+      default:
+        if (other.ok()) other = st;
+        break;
+    }
+  }
+  if (!unavailable.ok()) return unavailable.WithContext(what);
+  if (!other.ok()) return other.WithContext(what);
+  if (!corruption.ok()) return corruption.WithContext(what);
+  return Status::NotFound("no local copy of " + what + "; tried: " + TriedList(request, sources_));
+}
+
+}  // namespace jigdoofus

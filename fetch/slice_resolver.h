@@ -4,6 +4,10 @@
 // keeps recently used verified slices open (bounded LRU).
 //
 // Counters (stats()) record each outcome by cause, for the status file.
+// Failures are not cached: a later Get() tries the sources again.
+// A waiter whose own deadline passes (or that is interrupted) gives up
+// alone; the fetch goes on for the others. If the leader gave up
+// (its ctx), waiters that still have time start a new fetch.
 // Thread-safe. Lock order: mu_ is a leaf; never held while a source runs.
 #pragma once
 
@@ -40,12 +44,20 @@ class SliceResolver final : public SliceProvider {
 
  private:
   struct Flight;
+  using LruList = std::list<std::shared_ptr<const VerifiedSlice>>;
+  // Runs the sources for `slice` (the leader's work; no lock held).
+  Result<std::shared_ptr<const VerifiedSlice>> Fetch(const SliceId& slice, const FetchContext& ctx);
+  // LRU helpers. REQUIRES: mu_ held.
+  std::shared_ptr<const VerifiedSlice> LruFind(const SliceId& slice);
+  void LruInsert(std::shared_ptr<const VerifiedSlice> slice);
+
   std::shared_ptr<const JigdoFile> jigdo_;
   std::vector<SliceSource*> sources_;
   size_t max_open_;
   std::mutex mu_;
   std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> flights_;  // GUARDED_BY(mu_)
-  std::list<std::shared_ptr<const VerifiedSlice>> lru_;                     // GUARDED_BY(mu_), front = newest
+  LruList lru_;                                                              // GUARDED_BY(mu_), front = newest
+  std::unordered_map<Digest, LruList::iterator, DigestHash> lru_index_;     // GUARDED_BY(mu_)
   ResolverStats stats_;
 };
 
