@@ -29,13 +29,14 @@ class Expander {
  public:
   explicit Expander(const std::multimap<std::string, ServerEntry>& servers) : servers_(servers) {}
 
-  void Visit(const std::string& location, const std::string& base, bool try_last) {
+  void Visit(const std::string& location, const std::string& base, bool try_last,
+             size_t url_prefix_len = std::string::npos) {
     // Bounded work even for a hostile [Servers] graph (out_ and the calls
     // that end in a cut loop both count).
     if (out_.size() >= kMaxExpandedLocations || ++visits_ > 16 * kMaxExpandedLocations) return;
     std::string_view label, path;
     if (!SplitLabelLocation(location, &label, &path)) {
-      out_.push_back(SliceLocation{"", location, try_last, base});
+      out_.push_back(SliceLocation{"", location, try_last, base, url_prefix_len});
       return;
     }
     std::string label_str(label);
@@ -46,7 +47,10 @@ class Expander {
     auto [first, last] = servers_.equal_range(label_str);
     for (auto it = first; it != last; ++it) {
       const ServerEntry& server = it->second;
-      Visit(server.value + std::string(path), server.base, try_last || server.try_last);
+      std::string_view server_label, server_path;
+      const bool server_is_url = !SplitLabelLocation(server.value, &server_label, &server_path);
+      Visit(server.value + std::string(path), server.base, try_last || server.try_last,
+            server_is_url ? server.value.size() : std::string::npos);
     }
     chain_.pop_back();
   }

@@ -73,7 +73,16 @@ struct SliceLocation {
   std::string path;   // "pool/x.deb" (label form) or the URL
   bool try_last = false;
   std::string base;   // URLs only: URL/path of the .jigdo that defined the URL's server (or part)
-  friend bool operator==(const SliceLocation&, const SliceLocation&) = default;
+  // URLs only: how many leading bytes of `path` are a [Servers] URL as
+  // written; the rest is a file path appended to it, not yet
+  // percent-encoded (the fetcher encodes it). npos: the whole URL is as
+  // written in [Parts].
+  size_t url_prefix_len = std::string::npos;
+  // Equality is about where the bytes are; url_prefix_len only says how to
+  // encode the same URL, so it does not take part.
+  friend bool operator==(const SliceLocation& a, const SliceLocation& b) {
+    return a.label == b.label && a.path == b.path && a.try_last == b.try_last && a.base == b.base;
+  }
 };
 
 class JigdoFile {

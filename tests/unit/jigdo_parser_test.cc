@@ -442,6 +442,24 @@ TEST(JigdoServersTest, ManPageExample) {
   EXPECT_EQ(f.servers().count("LabelA"), 2u);
 }
 
+TEST(JigdoServersTest, ServerUrlsRecordWhereTheFilePathStarts) {
+  // The fetcher percent-encodes only the file path, never the server's URL.
+  JigdoFile f = MustParse(
+      "[Parts]\n"
+      "xJNkjrq8NYMraeGavUpllw=LabelB:pool/a b+c.deb\n"
+      "kyfebwu6clbYqqWUdFIyaw=http://raw.example/x%20y\n"
+      "[Servers]\n"
+      "LabelB=LabelC:sub/\n"
+      "LabelC=http://h.example/deb%7E/\n");
+  auto a = f.LocationsFor(D("xJNkjrq8NYMraeGavUpllw"));
+  ASSERT_EQ(a.size(), 3u) << Describe(a);
+  EXPECT_EQ(a[2].path, "http://h.example/deb%7E/sub/pool/a b+c.deb");
+  EXPECT_EQ(a[2].url_prefix_len, std::string("http://h.example/deb%7E/").size());
+  auto b = f.LocationsFor(D("kyfebwu6clbYqqWUdFIyaw"));
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].url_prefix_len, std::string::npos);  // a [Parts] URL is used as written
+}
+
 TEST(JigdoServersTest, LabelLoopsTerminate) {
   JigdoFile f = MustParse(
       "[Servers]\nA=B:x/\nB=A:y/\nB=http://h/\nS=S:again/\nS=http://s/\n"

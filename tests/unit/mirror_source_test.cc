@@ -1,0 +1,217 @@
+// MirrorSource against a real HTTP server (tests/tools/fault_server.py on
+// 127.0.0.1) and a real LMDB chunk store in a temp directory.
+#include "fetch/mirror_source.h"
+
+#include <atomic>
+
+#include <gtest/gtest.h>
+
+#include "cache/lmdb_env.h"
+#include "core/digest.h"
+#include "tests/unit/fault_server_process.h"
+
+namespace jigdoofus {
+namespace {
+
+using namespace testing_util;  // NOLINT: FaultServer, WriteFile, RandomBytes
+
+SliceId IdOf(const std::string& bytes, HashAlgo algo = HashAlgo::kSha256) {
+  return SliceId{HashBytes(algo, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}), bytes.size()};
+}
+
+std::string ReadAll(const VerifiedSlice& s) {
+  std::string out(s.id().size, '\0');
+  EXPECT_TRUE(s.ReadAt(0, {reinterpret_cast<uint8_t*>(out.data()), out.size()}).ok());
+  return out;
+}
+
+class MirrorSourceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/jigdoofus-mirror-XXXXXX";
+    cache_dir_ = mkdtemp(tmpl);
+    auto env = LmdbEnv::Open(cache_dir_ + "/cache", LmdbOptions{.durable = false});
+    ASSERT_TRUE(env.ok()) << env.status().ToString();
+    env_ = std::move(env).value();
+    auto store = ChunkStore::Open(env_.get(), ChunkStoreOptions{.capacity = 64 << 20});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    DownloaderOptions dopts;
+    dopts.low_speed_time = seconds(3);
+    auto dl = Downloader::Create(dopts);
+    ASSERT_TRUE(dl.ok());
+    downloader_ = std::move(dl).value();
+
+    pkg_ = RandomBytes(700 * 1024, 7);
+    weird_ = RandomBytes(3000, 8);
+    WriteFile(good_.root() / "debian/pool/main/p/pkg.deb", pkg_);
+    WriteFile(good_.root() / "debian/pool/main/b/we+ird name~1.deb", weird_);
+    WriteFile(bad_.root() / "debian/pool/main/p/pkg.deb", pkg_);
+    good_.Start();
+    bad_.Start();
+  }
+  void TearDown() override {
+    downloader_.reset();
+    store_.reset();
+    env_.reset();
+    std::error_code ec;
+    fs::remove_all(cache_dir_, ec);
+  }
+
+  // A .jigdo whose Debian label points at the good server, with a
+  // --try-last fallback label pointing at the bad one.
+  JigdoFile Jigdo(const std::string& servers) {
+    std::string text = "[Jigdo]\nVersion=2.0\n[Parts]\n" + IdOf(pkg_).digest.ToBase64() +
+                       "=Debian:pool/main/p/pkg.deb\n" + IdOf(weird_).digest.ToBase64() +
+                       "='Debian:pool/main/b/we+ird name~1.deb'\n[Servers]\n" + servers;
+    auto f = ParseJigdo(text, "/tmp/test.jigdo", nullptr);
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return std::move(f).value();
+  }
+  SliceRequest Request(const JigdoFile& jigdo, const std::string& bytes) {
+    SliceRequest r;
+    r.id = IdOf(bytes);
+    r.locations = jigdo.LocationsFor(r.id.digest);
+    r.jigdo = &jigdo;
+    return r;
+  }
+  MirrorSource Source(MirrorSourceOptions o = {}) { return MirrorSource(downloader_.get(), store_.get(), o); }
+
+  std::string cache_dir_;
+  std::unique_ptr<LmdbEnv> env_;
+  std::unique_ptr<ChunkStore> store_;
+  std::unique_ptr<Downloader> downloader_;
+  FaultServer good_, bad_;
+  std::string pkg_, weird_;
+};
+
+TEST_F(MirrorSourceTest, DownloadsVerifiesAndCachesOnce) {
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  MirrorSource src = Source();
+  auto s = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), pkg_);
+  auto again = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);  // the second came from the cache
+  EXPECT_EQ(src.stats().cache_hits.load(), 1u);
+  EXPECT_TRUE(store_->Contains(IdOf(pkg_)));
+}
+
+TEST_F(MirrorSourceTest, FileNamesArePercentEncodedAndReachTheServerIntact) {
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  MirrorSource src = Source();
+  auto urls = src.CandidateUrls(Request(jigdo, weird_));
+  ASSERT_EQ(urls.size(), 1u);
+  EXPECT_EQ(urls[0], good_.Url("/debian/pool/main/b/we%2Bird%20name~1.deb"));
+  auto s = src.Open(Request(jigdo, weird_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), weird_);
+}
+
+TEST_F(MirrorSourceTest, CommandLineMirrorsComeFirstAndTryLastServersLast) {
+  JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + " --try-last\nDebian=" + good_.Url("/debian/") + "\n");
+  MirrorSourceOptions o;
+  o.mirrors = {{"Debian", good_.Url("/mirror")}};  // no trailing slash: added
+  MirrorSource src = Source(o);
+  EXPECT_EQ(src.CandidateUrls(Request(jigdo, pkg_)),
+            (std::vector<std::string>{good_.Url("/mirror/pool/main/p/pkg.deb"), good_.Url("/debian/pool/main/p/pkg.deb"),
+                                      bad_.Url("/debian/pool/main/p/pkg.deb")}));
+}
+
+TEST_F(MirrorSourceTest, CorruptOrFailingServerFallsBackToTheNextOne) {
+  bad_.AddFault("/debian/*", "corrupt");
+  JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + "\nDebian=" + good_.Url("/debian/") + "\n");
+  MirrorSource src = Source();
+  auto s = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), pkg_);
+  EXPECT_EQ(src.stats().bad_checksum.load(), 1u);
+  EXPECT_EQ(bad_.Requests("/debian/pool/main/p/pkg.deb"), 1);
+}
+
+TEST_F(MirrorSourceTest, EveryServerFailingIsUnavailableAndNothingIsCached) {
+  bad_.AddFault("/debian/*", "truncate");
+  good_.AddFault("/debian/*", "503");
+  JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + "\nDebian=" + good_.Url("/debian/") + "\n");
+  MirrorSource src = Source();
+  auto s = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kUnavailable) << s.status().ToString();
+  EXPECT_NE(s.status().message().find("every server failed"), std::string::npos) << s.status().ToString();
+  EXPECT_FALSE(store_->Contains(IdOf(pkg_)));
+  EXPECT_EQ(store_->Stats().slices_staged, 0u);
+}
+
+TEST_F(MirrorSourceTest, FailedServerIsTriedLaterNotNever) {
+  bad_.AddFault("/debian/*", "500");
+  JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + "\nDebian=" + good_.Url("/debian/") + "\n");
+  MirrorSourceOptions o;
+  o.base_backoff = std::chrono::milliseconds(60000);
+  MirrorSource src = Source(o);
+  ASSERT_TRUE(src.Open(Request(jigdo, pkg_), {}).ok());
+  EXPECT_EQ(bad_.Requests("/debian/pool/main/p/pkg.deb"), 1);
+  // The bad server is in back-off: the next slice goes to the good one first...
+  ASSERT_TRUE(src.Open(Request(jigdo, weird_), {}).ok());
+  EXPECT_EQ(bad_.Requests("/debian/pool/main/b/we+ird name~1.deb"), 0);
+  EXPECT_EQ(good_.Requests("/debian/pool/main/b/we+ird name~1.deb"), 1);
+}
+
+TEST_F(MirrorSourceTest, OfflineServesTheCacheAndNeverTouchesTheNetwork) {
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  MirrorSourceOptions offline;
+  offline.offline = true;
+  MirrorSource off = Source(offline);
+  auto miss = off.Open(Request(jigdo, pkg_), {});
+  ASSERT_FALSE(miss.ok());
+  EXPECT_EQ(miss.status().code(), Status::Code::kUnavailable);
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 0);
+  ASSERT_TRUE(Source().Open(Request(jigdo, pkg_), {}).ok());
+  auto hit = off.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(hit.ok()) << hit.status().ToString();
+  EXPECT_EQ(ReadAll(**hit), pkg_);
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);
+}
+
+TEST_F(MirrorSourceTest, SliceLargerThanTheCacheIsRefusedClearly) {
+  store_.reset();
+  auto store = ChunkStore::Open(env_.get(), ChunkStoreOptions{.capacity = 64 * 1024});
+  ASSERT_TRUE(store.ok());
+  store_ = std::move(store).value();
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  auto s = Source().Open(Request(jigdo, pkg_), {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("--cache-size"), std::string::npos) << s.status().ToString();
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 0);
+}
+
+TEST_F(MirrorSourceTest, InterruptedReadAbandonsAStalledDownload) {
+  good_.AddFault("/debian/*", "stall");
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  MirrorSource src = Source();
+  std::atomic<bool> interrupted{false};
+  FetchContext ctx;
+  ctx.interrupted = [&] { return interrupted.load(); };
+  std::thread ctrl_c([&] {
+    while (good_.Requests("/debian/pool/main/p/pkg.deb") == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    interrupted = true;
+  });
+  auto s = src.Open(Request(jigdo, pkg_), ctx);
+  ctrl_c.join();
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kCancelled) << s.status().ToString();
+  EXPECT_FALSE(store_->Contains(IdOf(pkg_)));
+}
+
+TEST_F(MirrorSourceTest, DeadlineBoundsTheWait) {
+  good_.AddFault("/debian/*", "stall");
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
+  FetchContext ctx;
+  ctx.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  auto s = Source().Open(Request(jigdo, pkg_), ctx);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), Status::Code::kTimedOut) << s.status().ToString();
+}
+
+}  // namespace
+}  // namespace jigdoofus
