@@ -1,2 +1,341 @@
-// STUB: to be implemented.
+// ImageSet: SOURCE arguments -> parsed .jigdo files -> verified templates ->
+// one ImageReader per [Image], all sharing one cache and one list of slice
+// sources (see fetch/image_set.h).
 #include "fetch/image_set.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cache/lmdb_env.h"
+#include "cache/verification_store.h"
+#include "core/byte_source.h"
+#include "core/digest.h"
+#include "core/literal_store.h"
+#include "core/template_index.h"
+#include "core/uri.h"
+#include "fetch/local_tree_source.h"
+#include "fetch/scan_source.h"
+#include "fetch/slice_resolver.h"
+
+namespace jigdoofus {
+
+namespace {
+
+constexpr size_t kHashChunk = 1 << 20;
+
+// One parsed SOURCE file.
+struct LoadedJigdo {
+  std::string path;  // local path (later: the URL it was fetched from)
+  std::shared_ptr<const JigdoFile> file;
+};
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+Result<LoadedJigdo> LoadLocalJigdo(const std::string& path) {
+  JIGDOOFUS_ASSIGN_OR_RETURN(JigdoFile parsed, LoadJigdoFile(path));
+  if (parsed.images().empty()) return Status::InvalidArgument(path + ": no [Image] section (nothing to mount)");
+  return LoadedJigdo{path, std::make_shared<const JigdoFile>(std::move(parsed))};
+}
+
+// Every regular file named *.jigdo directly in `dir`, sorted by name.
+Result<std::vector<std::string>> ListJigdoFiles(const std::string& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) return Status::IOError(dir + ": " + ec.message());
+  for (const auto& entry : it) {
+    std::string name = entry.path().filename().string();
+    if (!EndsWith(name, ".jigdo") || name == ".jigdo") continue;
+    std::error_code ec2;
+    if (!entry.is_regular_file(ec2)) continue;  // follows symlinks
+    found.push_back(entry.path().string());
+  }
+  if (found.empty()) return Status::NotFound(dir + ": directory holds no .jigdo files");
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// SOURCE -> the .jigdo files it stands for.
+Status LoadSource(const std::string& source, std::vector<LoadedJigdo>* out) {
+  if (IsUrl(source) && UriScheme(source) != "file") {
+    // The downloader slots in here: fetch the bytes, ParseJigdo with an
+    // IncludeLoader that can fetch too, origin = the URL.
+    return Status::NotSupported(source + ": URL sources need network support (not built yet)");
+  }
+  std::string path = source;
+  if (UriScheme(source) == "file") {
+    auto p = FileUrlToPath(source, "");
+    if (!p) return Status::InvalidArgument(source + ": not a usable file: URL");
+    path = *p;
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(path, errno);
+  if (S_ISDIR(st.st_mode)) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(auto files, ListJigdoFiles(path));
+    for (const std::string& f : files) {
+      JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(f));
+      out->push_back(std::move(j));
+    }
+    return Status::OK();
+  }
+  JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(path));
+  out->push_back(std::move(j));
+  return Status::OK();
+}
+
+std::string LocalDirOf(const std::string& path) {
+  std::string dir = DirName(path);
+  return dir.empty() ? std::string("./") : dir;
+}
+
+std::string JigdoStem(const std::string& path) {
+  std::string base = std::filesystem::path(path).filename().string();
+  if (EndsWith(base, ".gz")) base.resize(base.size() - 3);
+  if (EndsWith(base, ".jigdo")) base.resize(base.size() - 6);
+  return base;
+}
+
+// Last path segment of a URL, percent-decoded; empty if it is not a plain
+// file name.
+std::string UrlBasename(const std::string& url) {
+  std::string u = url.substr(0, url.find_first_of("?#"));
+  size_t scheme_end = u.find("://");
+  size_t path_start = scheme_end == std::string::npos ? 0 : u.find('/', scheme_end + 3);
+  if (path_start == std::string::npos) return "";
+  std::string base = PercentDecode(u.substr(u.rfind('/') + 1));
+  if (!ValidateImageName(base).ok()) return "";
+  return base;
+}
+
+struct TemplateCandidate {
+  std::string path;
+  bool fallback = false;  // a guess: a checksum mismatch means "try the next"
+};
+
+// Where the template of `image` may be, in the order to try.
+Result<std::vector<TemplateCandidate>> TemplateCandidates(const JigdoImage& image, const std::string& jigdo_path) {
+  std::vector<TemplateCandidate> out;
+  const std::string& base = image.template_base.empty() ? jigdo_path : image.template_base;
+  std::string dir = LocalDirOf(jigdo_path);
+  std::string stem_guess = dir + JigdoStem(jigdo_path) + ".template";
+  if (image.template_uri.empty()) {
+    out.push_back({stem_guess, true});
+    return out;
+  }
+  std::string resolved = ResolveReference(base, image.template_uri);
+  std::string scheme = UriScheme(resolved);
+  if (scheme.empty()) {
+    out.push_back({resolved, false});
+  } else if (scheme == "file") {
+    auto p = FileUrlToPath(resolved, base);
+    if (!p) return Status::InvalidArgument(jigdo_path + ": Template=" + image.template_uri + " is not a usable file: URL");
+    out.push_back({*p, false});
+  } else {
+    // No network yet: look beside the .jigdo for the URL's file name, then
+    // for <jigdo name>.template.
+    std::string named = UrlBasename(resolved);
+    if (!named.empty()) out.push_back({dir + named, true});
+    if (out.empty() || out.back().path != stem_guess) out.push_back({stem_guess, true});
+  }
+  return out;
+}
+
+Result<Digest> HashFile(const ByteSource& file, HashAlgo algo) {
+  Hasher hasher(algo);
+  std::vector<uint8_t> buf(kHashChunk);
+  uint64_t offset = 0;
+  while (offset < file.size()) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(size_t n, file.ReadAt(offset, buf));
+    if (n == 0) break;
+    hasher.Update(std::span<const uint8_t>(buf.data(), n));
+    offset += n;
+  }
+  return hasher.Finish();
+}
+
+// Checks the template against Template-SHA256Sum (preferred) or
+// Template-MD5Sum. The digest is remembered per stat key so that a remount
+// does not hash a multi-megabyte template again.
+Status VerifyTemplate(const ByteSource& file, const JigdoImage& image, const std::string& jigdo_path,
+                      VerificationStore* store) {
+  const std::optional<Digest>& want = image.template_sha256 ? image.template_sha256 : image.template_md5;
+  if (!want) return Status::OK();
+  struct stat st;
+  std::optional<FileKey> key;
+  if (file.fd() >= 0 && ::fstat(file.fd(), &st) == 0) key = FileKey::FromStat(st);
+  std::optional<Digest> have;
+  if (key) have = store->Lookup(*key, want->algo);
+  if (!have) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(Digest d, HashFile(file, want->algo));
+    have = d;
+    if (key) (void)store->Record(*key, d);  // only an optimisation
+  }
+  if (*have == *want) return Status::OK();
+  return Status::Corruption(file.name() + ": template checksum mismatch (" + jigdo_path + " line " +
+                            std::to_string(image.line) + " wants " + HashAlgoName(want->algo) + " " +
+                            want->ToBase64() + ", the file has " + have->ToBase64() + ")");
+}
+
+// Finds, opens and verifies the template of `image`.
+Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, const std::string& jigdo_path,
+                                                     VerificationStore* store) {
+  JIGDOOFUS_ASSIGN_OR_RETURN(auto candidates, TemplateCandidates(image, jigdo_path));
+  std::string tried;
+  for (const TemplateCandidate& c : candidates) {
+    auto file = FileByteSource::Open(c.path);
+    Status st = file.ok() ? VerifyTemplate(**file, image, jigdo_path, store) : file.status();
+    if (st.ok()) return std::move(file).value();
+    if (!c.fallback) return st.WithContext(jigdo_path + ": template of " + image.filename);
+    if (!tried.empty()) tried += "; ";
+    tried += st.message();
+  }
+  return Status::NotFound(jigdo_path + ": template of " + image.filename + " (Template=" + image.template_uri +
+                          ") not found; tried: " + tried);
+}
+
+}  // namespace
+
+Status ValidateImageName(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("empty name");
+  if (name == "." || name == "..") return Status::InvalidArgument("'" + name + "' is not a file name");
+  for (unsigned char c : name) {
+    if (c == '/') return Status::InvalidArgument("'" + name + "' contains '/'");
+    if (c < 0x20 || c == 0x7f) return Status::InvalidArgument("name contains a control character");
+  }
+  return Status::OK();
+}
+
+struct ImageSet::State {
+  struct Jigdo {
+    LoadedJigdo loaded;
+    std::shared_ptr<SliceResolver> resolver;
+  };
+  struct ImageInfo {
+    std::string template_path;
+    size_t jigdo = 0;  // index into jigdos
+  };
+  // Declaration order is destruction order reversed: resolvers go before
+  // the sources they point to, sources before the store, the store before
+  // the environment.
+  std::unique_ptr<LmdbEnv> env;
+  std::unique_ptr<VerificationStore> store;
+  std::unique_ptr<LocalTreeSource> local;
+  std::unique_ptr<ScanSource> scan;
+  std::vector<SliceSource*> sources;
+  std::vector<Jigdo> jigdos;
+  std::vector<ImageInfo> infos;  // parallel to ImageSet::images_
+};
+
+ImageSet::~ImageSet() {
+  images_.clear();  // readers hold the resolvers; drop them first
+  state_.reset();
+}
+
+Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options) {
+  std::unique_ptr<ImageSet> set(new ImageSet());
+  set->options_ = options;
+  set->state_ = std::make_unique<State>();
+  State& s = *set->state_;
+
+  if (options.sources.empty()) return Status::InvalidArgument("no SOURCE given");
+  std::vector<LoadedJigdo> loaded;
+  for (const std::string& source : options.sources) JIGDOOFUS_RETURN_IF_ERROR(LoadSource(source, &loaded));
+
+  // Names first: cheap, and a clash is better reported before any hashing.
+  std::map<std::string, std::string> seen;  // name -> .jigdo
+  for (const LoadedJigdo& j : loaded) {
+    for (const JigdoImage& image : j.file->images()) {
+      Status st = ValidateImageName(image.filename);
+      if (!st.ok()) {
+        return Status::InvalidArgument(j.path + " line " + std::to_string(image.line) + ": Filename='" +
+                                       image.filename + "' cannot be a file name in the mount: " + st.message());
+      }
+      auto [it, fresh] = seen.emplace(image.filename, j.path);
+      if (!fresh) {
+        return Status::InvalidArgument("image name '" + image.filename + "' appears twice: in " + it->second +
+                                       " and in " + j.path);
+      }
+    }
+  }
+
+  if (options.cache_dir.empty()) {
+    s.store = std::make_unique<MemoryVerificationStore>();
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options.cache_dir, ec);
+    if (ec) return Status::IOError("cache directory " + options.cache_dir + ": " + ec.message());
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.store, LmdbVerificationStore::Open(s.env.get()));
+  }
+
+  s.local = std::make_unique<LocalTreeSource>(options.local, /*use_file_urls=*/true, s.store.get());
+  s.sources.push_back(s.local.get());
+  if (!options.scan.empty()) {
+    s.scan = std::make_unique<ScanSource>(options.scan, s.store.get());
+    s.scan->Start();
+    s.sources.push_back(s.scan.get());
+  }
+
+  for (LoadedJigdo& j : loaded) {
+    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources);
+    size_t jigdo_index = s.jigdos.size();
+    s.jigdos.push_back({j, resolver});
+    for (const JigdoImage& image : j.file->images()) {
+      JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file, OpenTemplate(image, j.path, s.store.get()));
+      auto index = ReadTemplateIndex(*file);
+      if (!index.ok()) return index.status().WithContext(j.path + ": image " + image.filename);
+      auto shared_index = std::make_shared<const TemplateIndex>(std::move(index).value());
+      auto literals = std::make_shared<const LiteralStore>(file, shared_index);
+      OpenImage open;
+      open.name = image.filename;
+      open.source = j.path;
+      open.jigdo = j.file;
+      open.reader = std::make_unique<ImageReader>(shared_index, literals, resolver);
+      set->images_.push_back(std::move(open));
+      s.infos.push_back({file->name(), jigdo_index});
+    }
+  }
+  return set;
+}
+
+std::string ImageSet::StatusJson() const {
+  using nlohmann::json;
+  json out;
+  out["version"] = JIGDOOFUS_VERSION;
+  out["cache_dir"] = options_.cache_dir;
+  out["offline"] = options_.offline;
+  json images = json::array();
+  for (size_t i = 0; i < images_.size(); ++i) {
+    const OpenImage& image = images_[i];
+    const State::ImageInfo& info = state_->infos[i];
+    images.push_back({{"name", image.name},
+                      {"size", image.reader->size()},
+                      {"source", image.source},
+                      {"template", info.template_path},
+                      {"slices", image.reader->index().slices().size()}});
+  }
+  out["images"] = std::move(images);
+  json resolvers = json::array();
+  for (const State::Jigdo& j : state_->jigdos) {
+    const ResolverStats& st = j.resolver->stats();
+    resolvers.push_back({{"jigdo", j.loaded.path},
+                         {"opened", st.opened.load()},
+                         {"lru_hits", st.lru_hits.load()},
+                         {"merged_waits", st.merged_waits.load()},
+                         {"not_found", st.not_found.load()},
+                         {"corrupt", st.corrupt.load()},
+                         {"unavailable", st.unavailable.load()},
+                         {"other_errors", st.other_errors.load()}});
+  }
+  out["resolvers"] = std::move(resolvers);
+  return out.dump(2) + "\n";
+}
+
+}  // namespace jigdoofus

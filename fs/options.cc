@@ -1,2 +1,422 @@
-// STUB: to be implemented.
+// Command-line parsing for jigdoofus and jigdoofus-cat (see fs/options.h).
+//
+// "-o" lists are rewritten before CLI11 sees argv: an item naming one of our
+// long options becomes "--name=value", a generic mount(8) option is dropped,
+// anything else is kept for FUSE. CLI11 then parses one uniform argv, so an
+// option given as "-o cache_size=20G" is checked exactly like
+// "--cache-size 20G".
 #include "fs/options.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <string_view>
+
+namespace jigdoofus {
+namespace {
+
+constexpr const char* kMountUsage = "usage: jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT (see --help)";
+constexpr const char* kCatUsage =
+    "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] (see --help)";
+
+// Long options that take a value, as "--name VALUE" or "--name=VALUE".
+constexpr std::array<std::string_view, 8> kValueOptions = {
+    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout"};
+// Long options without a value.
+constexpr std::array<std::string_view, 1> kFlagOptions = {"offline"};
+
+bool Contains(auto& list, std::string_view s) { return std::find(list.begin(), list.end(), s) != list.end(); }
+
+// Generic options of mount(8) / mount.fuse3 that make no sense for us: the
+// mount is read-only and FUSE needs none of them.
+bool IsGenericMountOption(std::string_view item) {
+  static constexpr std::array<std::string_view, 40> kExact = {
+      "rw", "ro", "dev", "nodev", "suid", "nosuid", "exec", "noexec", "auto", "noauto",
+      "user", "nouser", "users", "owner", "group", "defaults", "_netdev", "nofail", "relatime",
+      "norelatime", "noatime", "atime", "strictatime", "nostrictatime", "lazytime", "nolazytime",
+      "diratime", "nodiratime", "sync", "async", "dirsync", "silent", "loud", "mand", "nomand",
+      "iversion", "noiversion", "nonempty", "symfollow", "nosymfollow"};
+  if (Contains(kExact, item)) return true;
+  for (std::string_view prefix : {"x-", "comment=", "user=", "uhelper=", "helper="}) {
+    if (item.substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
+}
+
+// Splits an -o list at commas that are not escaped with a backslash; a
+// backslash keeps the next character literally.
+std::vector<std::string> SplitOptionList(std::string_view list) {
+  std::vector<std::string> items;
+  std::string cur;
+  for (size_t i = 0; i < list.size(); ++i) {
+    char c = list[i];
+    if (c == '\\' && i + 1 < list.size()) {
+      cur += list[++i];
+    } else if (c == ',') {
+      if (!cur.empty()) items.push_back(cur);
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  if (!cur.empty()) items.push_back(cur);
+  return items;
+}
+
+// FUSE splits its -o lists itself; keep commas inside a value escaped.
+std::string EscapeForFuse(std::string_view item) {
+  std::string out;
+  for (char c : item) {
+    if (c == ',' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+// Rewrites argv (without argv[0]): -o lists become long options or
+// fuse_options; everything else is passed through in order.
+Status ExpandMountOptions(const std::vector<std::string>& in, std::vector<std::string>* out,
+                          std::vector<std::string>* fuse_options) {
+  bool after_dashdash = false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const std::string& arg = in[i];
+    if (after_dashdash) {
+      out->push_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      after_dashdash = true;
+      out->push_back(arg);
+      continue;
+    }
+    // A value given as a separate word ("--local -o") is never an -o.
+    if (arg.size() > 2 && arg.substr(0, 2) == "--" && arg.find('=') == std::string::npos &&
+        Contains(kValueOptions, std::string_view(arg).substr(2))) {
+      out->push_back(arg);
+      if (i + 1 < in.size()) out->push_back(in[++i]);
+      continue;
+    }
+    std::string list;
+    if (arg == "-o") {
+      if (i + 1 >= in.size()) return Status::InvalidArgument("-o expects a list of options");
+      list = in[++i];
+    } else if (arg.size() > 2 && arg.substr(0, 2) == "-o") {
+      list = arg.substr(2);
+    } else {
+      out->push_back(arg);
+      continue;
+    }
+    for (const std::string& item : SplitOptionList(list)) {
+      size_t eq = item.find('=');
+      std::string name = item.substr(0, eq);
+      std::replace(name.begin(), name.end(), '_', '-');
+      if (Contains(kValueOptions, name)) {
+        if (eq == std::string::npos) {
+          return Status::InvalidArgument("-o " + item + " expects a value (" + item + "=...)");
+        }
+        out->push_back("--" + name + "=" + item.substr(eq + 1));
+      } else if (Contains(kFlagOptions, name)) {
+        if (eq != std::string::npos) return Status::InvalidArgument("-o " + name + " takes no value, got '" + item + "'");
+        out->push_back("--" + name);
+      } else if (IsGenericMountOption(item)) {
+        // accepted and ignored: the mount is always read-only
+      } else {
+        fuse_options->push_back(EscapeForFuse(item));
+      }
+    }
+  }
+  return Status::OK();
+}
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  return p.lexically_normal().string();
+}
+
+bool IsUrlArg(std::string_view s) {
+  for (std::string_view scheme : {"http://", "https://", "ftp://"}) {
+    if (s.size() >= scheme.size() &&
+        std::equal(scheme.begin(), scheme.end(), s.begin(),
+                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status CheckDirectory(const std::string& what, const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return Status::InvalidArgument(what + ": " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return Status::InvalidArgument(what + ": " + dir + " is not a directory");
+  return Status::OK();
+}
+
+// Raw values of the image options, as CLI11 collected them.
+struct ImageOptionValues {
+  std::string cache_dir;
+  std::string cache_size;
+  std::vector<std::string> local;
+  std::vector<std::string> scan;
+  std::vector<std::string> mirror;
+  bool offline = false;
+  int jobs = 8;
+  double fetch_timeout_s = 60;
+};
+
+template <typename T>
+CLI::Option* AddRepeatable(CLI::App& app, const std::string& name, std::vector<T>& into, const std::string& help) {
+  return app.add_option(name, into, help)
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
+  // A single-valued option given twice (command line, then -o): the last wins.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--cache-dir", v.cache_dir,
+                 "Cache directory (default $XDG_CACHE_HOME/jigdoofus, else ~/.cache/jigdoofus)")
+      ->type_name("DIR");
+  app.add_option("--cache-size", v.cache_size, "Upper bound of the cache, e.g. 512M, 20G")->type_name("SIZE");
+  AddRepeatable(app, "--local", v.local, "Files of [Servers] label LABEL are under DIR (repeatable)")
+      ->type_name("LABEL=DIR");
+  AddRepeatable(app, "--scan", v.scan, "Use any file under DIR whose checksum matches a slice (repeatable)")
+      ->type_name("DIR");
+  AddRepeatable(app, "--mirror", v.mirror, "Extra server for LABEL, tried before the .jigdo's own (repeatable)")
+      ->type_name("LABEL=URL");
+  app.add_flag("--offline", v.offline, "Never touch the network");
+  app.add_option("--jobs", v.jobs, "Parallel downloads (default 8)")->type_name("N");
+  app.add_option("--fetch-timeout", v.fetch_timeout_s, "Give up a read waiting for a slice after SECONDS (default 60)")
+      ->type_name("SECONDS");
+}
+
+Result<std::pair<std::string, std::string>> SplitLabelValue(const std::string& option, const std::string& what,
+                                                            const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size()) {
+    return Status::InvalidArgument(option + " expects " + what + ", got '" + text + "'");
+  }
+  return std::make_pair(text.substr(0, eq), text.substr(eq + 1));
+}
+
+Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
+  out->cache_dir = v.cache_dir.empty() ? DefaultCacheDir() : Absolute(v.cache_dir);
+  if (!v.cache_size.empty()) {
+    auto size = ParseSize(v.cache_size);
+    if (!size.ok()) return Status::InvalidArgument("--cache-size: " + size.status().message());
+    out->cache_size = *size;
+  }
+  for (const std::string& entry : v.local) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--local", "LABEL=DIR", entry));
+    std::string dir = Absolute(kv.second);
+    JIGDOOFUS_RETURN_IF_ERROR(CheckDirectory("--local " + kv.first, dir));
+    if (!out->local.emplace(kv.first, dir).second) {
+      return Status::InvalidArgument("--local: label '" + kv.first + "' given twice");
+    }
+  }
+  for (const std::string& dir : v.scan) {
+    std::string abs = Absolute(dir);
+    JIGDOOFUS_RETURN_IF_ERROR(CheckDirectory("--scan", abs));
+    out->scan.push_back(abs);
+  }
+  for (const std::string& entry : v.mirror) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--mirror", "LABEL=URL", entry));
+    if (!IsUrlArg(kv.second) && kv.second.rfind("file:", 0) != 0) {
+      return Status::InvalidArgument("--mirror " + kv.first + ": '" + kv.second +
+                                     "' is not an http://, https://, ftp:// or file: URL");
+    }
+    out->mirrors.push_back(std::move(kv));
+  }
+  out->offline = v.offline;
+  if (v.jobs < 1 || v.jobs > 1024) {
+    return Status::InvalidArgument("--jobs expects a number from 1 to 1024, got " + std::to_string(v.jobs));
+  }
+  out->jobs = v.jobs;
+  if (!(v.fetch_timeout_s > 0) || !std::isfinite(v.fetch_timeout_s)) {
+    return Status::InvalidArgument("--fetch-timeout expects a positive number of seconds");
+  }
+  out->fetch_timeout_s = v.fetch_timeout_s;
+  return Status::OK();
+}
+
+std::string SourceArg(const std::string& s) { return IsUrlArg(s) ? s : Absolute(s); }
+
+// CLI11 messages can span lines; keep the first.
+Status UsageError(const CLI::Error& e) {
+  std::string msg = e.what();
+  size_t nl = msg.find('\n');
+  if (nl != std::string::npos) msg.resize(nl);
+  return Status::InvalidArgument(msg);
+}
+
+CLI::Option* AddLogLevel(CLI::App& app, std::string& level) {
+  return app.add_option("--log-level", level, "trace, debug, info, warn, error, critical or off")
+      ->type_name("LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+}
+
+// Help text with our own usage line (CLI11 would print "[args...]").
+class UsageFormatter : public CLI::Formatter {
+ public:
+  explicit UsageFormatter(std::string usage) : usage_(std::move(usage)) {}
+  std::string make_usage(const CLI::App*, std::string) const override { return usage_ + "\n"; }
+
+ private:
+  std::string usage_;
+};
+
+// Runs CLI11 on `args` (argv without argv[0]). Returns OK, or the error.
+Status RunCli(CLI::App& app, std::vector<std::string> args, bool* help, bool* version) {
+  std::reverse(args.begin(), args.end());  // CLI11 consumes from the back
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    *help = true;
+  } catch (const CLI::CallForVersion&) {
+    *version = true;
+  } catch (const CLI::ParseError& e) {
+    return UsageError(e);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string DefaultCacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return std::string(xdg) + "/jigdoofus";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return std::string(home) + "/.cache/jigdoofus";
+  return "";
+}
+
+Result<uint64_t> ParseSize(const std::string& text) {
+  auto bad = [&] {
+    return Status::InvalidArgument("bad size '" + text + "' (expected a number with an optional K, M, G or T suffix, e.g. 512M)");
+  };
+  size_t i = 0;
+  while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
+  std::string number = text.substr(0, i);
+  if (number.empty() || number == "." || std::count(number.begin(), number.end(), '.') > 1) return bad();
+  std::string suffix = text.substr(i);
+  std::transform(suffix.begin(), suffix.end(), suffix.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  int shift = 0;
+  if (!suffix.empty()) {
+    static const std::string kUnits = "KMGT";
+    size_t unit = kUnits.find(suffix[0]);
+    if (unit != std::string::npos) {
+      shift = 10 * static_cast<int>(unit + 1);
+      suffix.erase(0, 1);
+      if (suffix == "IB") suffix = "B";
+    }
+    if (!suffix.empty() && suffix != "B") return bad();
+  }
+  if (number.find('.') == std::string::npos) {
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(number.c_str(), &end, 10);
+    if (errno == ERANGE || *end != '\0') return bad();
+    if (shift > 0 && n > (~uint64_t{0} >> shift)) return bad();
+    return uint64_t{n} << shift;
+  }
+  double d = std::strtod(number.c_str(), nullptr);
+  double bytes = std::ldexp(d, shift);
+  if (!std::isfinite(bytes) || bytes >= 18446744073709551616.0) return bad();
+  return static_cast<uint64_t>(bytes);
+}
+
+Result<CommandLine> ParseCommandLine(int argc, char** argv) {
+  CommandLine cl;
+  std::vector<std::string> raw(argv + (argc > 0 ? 1 : 0), argv + argc);
+  std::vector<std::string> args;
+  JIGDOOFUS_RETURN_IF_ERROR(ExpandMountOptions(raw, &args, &cl.fuse_options));
+
+  CLI::App app("jigdoofus: mount the images described by .jigdo files as read-only files", "jigdoofus");
+  ImageOptionValues values;
+  std::vector<std::string> positionals;
+  std::vector<std::string> o_unused;
+  AddImageOptions(app, values);
+  app.add_flag("-f", cl.foreground, "Stay in the foreground");
+  app.add_flag("-d", cl.debug, "FUSE debug output (implies -f)");
+  app.add_flag("-s", cl.single_thread, "Single-threaded FUSE loop");
+  AddRepeatable(app, "-o", o_unused,
+                "Mount options, comma-separated: any long option as name=value (e.g. "
+                "local=Debian=/srv/debian, cache_size=20G, offline), FUSE options (allow_other, ...); "
+                "rw, nosuid, nodev, _netdev, x-* ... are ignored")
+      ->type_name("OPTS");
+  AddLogLevel(app, cl.log_level);
+  app.set_version_flag("-V,--version", std::string("jigdoofus ") + JIGDOOFUS_VERSION);
+  app.add_option("SOURCE...MOUNTPOINT", positionals, "the .jigdo sources, then the mount point")->type_name("");
+  app.formatter(std::make_shared<UsageFormatter>("Usage: jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT"));
+  app.footer(
+      "SOURCE is a .jigdo file, a directory of .jigdo files, or an http(s) URL of one.\n"
+      "fstab:  /srv/x.jigdo  /mnt/x  fuse.jigdoofus  ro,local=Debian=/srv/debian,allow_other  0 0\n");
+
+  JIGDOOFUS_RETURN_IF_ERROR(RunCli(app, std::move(args), &cl.help, &cl.version));
+  if (cl.version) std::cout << "jigdoofus " << JIGDOOFUS_VERSION << "\n";
+  if (cl.help || cl.version) return cl;
+  if (positionals.size() < 2) return Status::InvalidArgument(kMountUsage);
+
+  cl.mountpoint = Absolute(positionals.back());
+  positionals.pop_back();
+  for (const std::string& s : positionals) cl.images.sources.push_back(SourceArg(s));
+  JIGDOOFUS_RETURN_IF_ERROR(FinishImageOptions(values, &cl.images));
+  if (cl.debug) cl.foreground = true;
+  return cl;
+}
+
+Result<CatCommandLine> ParseCatCommandLine(int argc, char** argv) {
+  CatCommandLine cl;
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+
+  CLI::App app("jigdoofus-cat: write an image described by a .jigdo file (or a byte range of it) to stdout",
+               "jigdoofus-cat");
+  ImageOptionValues values;
+  std::vector<std::string> positionals;
+  std::string offset, length;
+  AddImageOptions(app, values);
+  app.add_option("--offset", offset, "First byte to write (default 0; K/M/G/T suffixes allowed)")->type_name("N");
+  app.add_option("--length", length, "Number of bytes to write (default: to the end)")->type_name("N");
+  AddLogLevel(app, cl.log_level);
+  app.set_version_flag("-V,--version", std::string("jigdoofus-cat ") + JIGDOOFUS_VERSION);
+  app.add_option("SOURCE[IMAGE-NAME]", positionals,
+                 "a .jigdo file, directory of them, or URL; then the image to write (needed if several)")
+      ->type_name("");
+  app.formatter(std::make_shared<UsageFormatter>(
+      "Usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N]"));
+
+  JIGDOOFUS_RETURN_IF_ERROR(RunCli(app, std::move(args), &cl.help, &cl.version));
+  if (cl.version) std::cout << "jigdoofus-cat " << JIGDOOFUS_VERSION << "\n";
+  if (cl.help || cl.version) return cl;
+  if (positionals.empty() || positionals.size() > 2) return Status::InvalidArgument(kCatUsage);
+  cl.images.sources.push_back(SourceArg(positionals[0]));
+  if (positionals.size() == 2) cl.image = positionals[1];
+  if (!offset.empty()) {
+    auto n = ParseSize(offset);
+    if (!n.ok()) return Status::InvalidArgument("--offset: " + n.status().message());
+    cl.offset = *n;
+  }
+  if (!length.empty()) {
+    auto n = ParseSize(length);
+    if (!n.ok()) return Status::InvalidArgument("--length: " + n.status().message());
+    cl.length = *n;
+  }
+  JIGDOOFUS_RETURN_IF_ERROR(FinishImageOptions(values, &cl.images));
+  return cl;
+}
+
+}  // namespace jigdoofus

@@ -8,6 +8,8 @@
 // FUSE-free: jigdoofus-cat shares the image options.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,5 +38,22 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv);
 
 // Parses "512M", "20G", "1.5T", "4096" into bytes.
 Result<uint64_t> ParseSize(const std::string& text);
+
+// Command line of jigdoofus-cat (shares the image options above):
+//   jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N]
+struct CatCommandLine {
+  ImageSetOptions images;
+  std::string image;                // empty: the only image of SOURCE
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;   // unset: to the end of the image
+  std::string log_level = "warn";
+  bool help = false;
+  bool version = false;
+};
+Result<CatCommandLine> ParseCatCommandLine(int argc, char** argv);
+
+// $XDG_CACHE_HOME/jigdoofus, else $HOME/.cache/jigdoofus (empty if neither
+// can be found).
+std::string DefaultCacheDir();
 
 }  // namespace jigdoofus
