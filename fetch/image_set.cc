@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "cache/chunk_store.h"
 #include "cache/lmdb_env.h"
 #include "cache/verification_store.h"
 #include "core/byte_source.h"
@@ -18,7 +19,10 @@
 #include "core/literal_store.h"
 #include "core/template_index.h"
 #include "core/uri.h"
+#include "fetch/document_fetcher.h"
+#include "fetch/downloader.h"
 #include "fetch/local_tree_source.h"
+#include "fetch/mirror_source.h"
 #include "fetch/scan_source.h"
 #include "fetch/slice_resolver.h"
 
@@ -27,6 +31,7 @@ namespace jigdoofus {
 namespace {
 
 constexpr size_t kHashChunk = 1 << 20;
+constexpr size_t kMaxConnectionsPerHost = 6;
 
 // One parsed SOURCE file.
 struct LoadedJigdo {
@@ -38,10 +43,21 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-Result<LoadedJigdo> LoadLocalJigdo(const std::string& path) {
-  JIGDOOFUS_ASSIGN_OR_RETURN(JigdoFile parsed, LoadJigdoFile(path));
-  if (parsed.images().empty()) return Status::InvalidArgument(path + ": no [Image] section (nothing to mount)");
-  return LoadedJigdo{path, std::make_shared<const JigdoFile>(std::move(parsed))};
+// Parses the bytes of one SOURCE .jigdo (`origin`: its path or URL).
+Result<LoadedJigdo> ParseSourceJigdo(const std::string& raw, const std::string& origin, IncludeLoader* loader) {
+  JIGDOOFUS_ASSIGN_OR_RETURN(JigdoFile parsed, ParseJigdo(raw, origin, loader));
+  if (parsed.images().empty()) return Status::InvalidArgument(origin + ": no [Image] section (nothing to mount)");
+  return LoadedJigdo{origin, std::make_shared<const JigdoFile>(std::move(parsed))};
+}
+
+Result<LoadedJigdo> LoadLocalJigdo(const std::string& path, IncludeLoader* loader) {
+  JIGDOOFUS_ASSIGN_OR_RETURN(std::string raw, ReadWholeFile(path));
+  return ParseSourceJigdo(raw, path, loader);
+}
+
+bool IsNetworkUrl(const std::string& s) {
+  std::string scheme = UriScheme(s);
+  return scheme == "http" || scheme == "https" || scheme == "ftp";
 }
 
 // Every regular file named *.jigdo directly in `dir`, sorted by name.
@@ -63,11 +79,16 @@ Result<std::vector<std::string>> ListJigdoFiles(const std::string& dir) {
 }
 
 // SOURCE -> the .jigdo files it stands for.
-Status LoadSource(const std::string& source, std::vector<LoadedJigdo>* out) {
+Status LoadSource(const std::string& source, DocumentFetcher* fetcher, std::vector<LoadedJigdo>* out) {
+  UrlIncludeLoader loader(fetcher);
+  if (IsNetworkUrl(source)) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(std::string raw, fetcher->FetchJigdo(source));
+    JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, ParseSourceJigdo(raw, source, &loader));
+    out->push_back(std::move(j));
+    return Status::OK();
+  }
   if (IsUrl(source) && UriScheme(source) != "file") {
-    // The downloader slots in here: fetch the bytes, ParseJigdo with an
-    // IncludeLoader that can fetch too, origin = the URL.
-    return Status::NotSupported(source + ": URL sources need network support (not built yet)");
+    return Status::NotSupported(source + ": unsupported URL scheme (http, https, ftp and file are)");
   }
   std::string path = source;
   if (UriScheme(source) == "file") {
@@ -80,12 +101,12 @@ Status LoadSource(const std::string& source, std::vector<LoadedJigdo>* out) {
   if (S_ISDIR(st.st_mode)) {
     JIGDOOFUS_ASSIGN_OR_RETURN(auto files, ListJigdoFiles(path));
     for (const std::string& f : files) {
-      JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(f));
+      JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(f, &loader));
       out->push_back(std::move(j));
     }
     return Status::OK();
   }
-  JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(path));
+  JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(path, &loader));
   out->push_back(std::move(j));
   return Status::OK();
 }
@@ -115,8 +136,9 @@ std::string UrlBasename(const std::string& url) {
 }
 
 struct TemplateCandidate {
-  std::string path;
+  std::string path;       // local path, or the URL when `url` is set
   bool fallback = false;  // a guess: a checksum mismatch means "try the next"
+  bool url = false;       // fetched through the DocumentFetcher (network or cache)
 };
 
 // Where the template of `image` may be, in the order to try.
@@ -131,6 +153,10 @@ Result<std::vector<TemplateCandidate>> TemplateCandidates(const JigdoImage& imag
   }
   std::string resolved = ResolveReference(base, image.template_uri);
   std::string scheme = UriScheme(resolved);
+  if (IsNetworkUrl(jigdo_path)) {  // a .jigdo from the network: its template is too
+    out.push_back({resolved, false, true});
+    return out;
+  }
   if (scheme.empty()) {
     out.push_back({resolved, false});
   } else if (scheme == "file") {
@@ -138,11 +164,13 @@ Result<std::vector<TemplateCandidate>> TemplateCandidates(const JigdoImage& imag
     if (!p) return Status::InvalidArgument(jigdo_path + ": Template=" + image.template_uri + " is not a usable file: URL");
     out.push_back({*p, false});
   } else {
-    // No network yet: look beside the .jigdo for the URL's file name, then
-    // for <jigdo name>.template.
+    // A local .jigdo naming its template by URL (xorriso writes
+    // http://localhost/...): a copy beside the .jigdo, named as in the URL
+    // or after the .jigdo, wins over the network.
     std::string named = UrlBasename(resolved);
     if (!named.empty()) out.push_back({dir + named, true});
     if (out.empty() || out.back().path != stem_guess) out.push_back({stem_guess, true});
+    out.push_back({resolved, false, true});
   }
   return out;
 }
@@ -185,13 +213,25 @@ Status VerifyTemplate(const ByteSource& file, const JigdoImage& image, const std
 
 // Finds, opens and verifies the template of `image`.
 Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, const std::string& jigdo_path,
-                                                     VerificationStore* store) {
+                                                     VerificationStore* store, DocumentFetcher* fetcher) {
   JIGDOOFUS_ASSIGN_OR_RETURN(auto candidates, TemplateCandidates(image, jigdo_path));
   std::string tried;
   for (const TemplateCandidate& c : candidates) {
-    auto file = FileByteSource::Open(c.path);
-    Status st = file.ok() ? VerifyTemplate(**file, image, jigdo_path, store) : file.status();
+    std::string path = c.path;
+    Status st;
+    if (c.url) {
+      const std::optional<Digest>& want = image.template_sha256 ? image.template_sha256 : image.template_md5;
+      auto fetched = fetcher->FetchTemplate(c.path, want);
+      if (fetched.ok()) path = *fetched;
+      st = fetched.status();
+    }
+    auto file = st.ok() ? FileByteSource::Open(path) : Result<std::unique_ptr<FileByteSource>>(st);
+    st = file.ok() ? VerifyTemplate(**file, image, jigdo_path, store) : file.status();
     if (st.ok()) return std::move(file).value();
+    if (c.url && file.ok()) {
+      fetcher->Discard(path);  // a bad download must not be reused
+      st = st.WithContext(c.path);
+    }
     if (!c.fallback) return st.WithContext(jigdo_path + ": template of " + image.filename);
     if (!tried.empty()) tried += "; ";
     tried += st.message();
@@ -226,8 +266,12 @@ struct ImageSet::State {
   // the environment.
   std::unique_ptr<LmdbEnv> env;
   std::unique_ptr<VerificationStore> store;
+  std::unique_ptr<ChunkStore> chunks;        // null without a cache dir
+  std::unique_ptr<Downloader> downloader;    // null with --offline
+  std::unique_ptr<DocumentFetcher> documents;
   std::unique_ptr<LocalTreeSource> local;
   std::unique_ptr<ScanSource> scan;
+  std::unique_ptr<MirrorSource> mirror;      // null without a chunk store
   std::vector<SliceSource*> sources;
   std::vector<Jigdo> jigdos;
   std::vector<ImageInfo> infos;  // parallel to ImageSet::images_
@@ -245,8 +289,22 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
   State& s = *set->state_;
 
   if (options.sources.empty()) return Status::InvalidArgument("no SOURCE given");
+  if (!options.offline) {
+    DownloaderOptions dopts;
+    dopts.max_parallel = static_cast<size_t>(std::max(1, options.jobs));
+    dopts.max_per_host = std::min<size_t>(dopts.max_parallel, kMaxConnectionsPerHost);
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.downloader, Downloader::Create(dopts));
+  }
+  DocumentFetcherOptions dfopts;
+  dfopts.dir = options.cache_dir;
+  dfopts.offline = options.offline;
+  dfopts.timeout_s = std::max(options.fetch_timeout_s, 30.0);
+  s.documents = std::make_unique<DocumentFetcher>(s.downloader.get(), dfopts);
+
   std::vector<LoadedJigdo> loaded;
-  for (const std::string& source : options.sources) JIGDOOFUS_RETURN_IF_ERROR(LoadSource(source, &loaded));
+  for (const std::string& source : options.sources) {
+    JIGDOOFUS_RETURN_IF_ERROR(LoadSource(source, s.documents.get(), &loaded));
+  }
 
   // Names first: cheap, and a clash is better reported before any hashing.
   std::map<std::string, std::string> seen;  // name -> .jigdo
@@ -271,8 +329,12 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     std::error_code ec;
     std::filesystem::create_directories(options.cache_dir, ec);
     if (ec) return Status::IOError("cache directory " + options.cache_dir + ": " + ec.message());
-    JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir));
+    const uint64_t capacity = options.cache_size ? options.cache_size : kDefaultCacheSize;
+    LmdbOptions lopts;
+    lopts.map_size = std::max<uint64_t>(lopts.map_size, capacity + capacity / 4 + (1ull << 30));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir, lopts));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.store, LmdbVerificationStore::Open(s.env.get()));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.chunks, ChunkStore::Open(s.env.get(), ChunkStoreOptions{.capacity = capacity}));
   }
 
   s.local = std::make_unique<LocalTreeSource>(options.local, /*use_file_urls=*/true, s.store.get());
@@ -282,13 +344,20 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     s.scan->Start();
     s.sources.push_back(s.scan.get());
   }
+  if (s.chunks) {
+    MirrorSourceOptions mopts;
+    mopts.mirrors = options.mirrors;
+    mopts.offline = options.offline;
+    s.mirror = std::make_unique<MirrorSource>(s.downloader.get(), s.chunks.get(), mopts);
+    s.sources.push_back(s.mirror.get());
+  }
 
   for (LoadedJigdo& j : loaded) {
     auto resolver = std::make_shared<SliceResolver>(j.file, s.sources);
     size_t jigdo_index = s.jigdos.size();
     s.jigdos.push_back({j, resolver});
     for (const JigdoImage& image : j.file->images()) {
-      JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file, OpenTemplate(image, j.path, s.store.get()));
+      JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file, OpenTemplate(image, j.path, s.store.get(), s.documents.get()));
       auto index = ReadTemplateIndex(*file);
       if (!index.ok()) return index.status().WithContext(j.path + ": image " + image.filename);
       auto shared_index = std::make_shared<const TemplateIndex>(std::move(index).value());
@@ -335,6 +404,25 @@ std::string ImageSet::StatusJson() const {
                          {"other_errors", st.other_errors.load()}});
   }
   out["resolvers"] = std::move(resolvers);
+  if (state_->mirror) {
+    const MirrorSourceStats& m = state_->mirror->stats();
+    out["mirror"] = {{"cache_hits", m.cache_hits.load()},         {"downloads_ok", m.downloads_ok.load()},
+                     {"downloads_failed", m.downloads_failed.load()}, {"bad_checksum", m.bad_checksum.load()},
+                     {"bytes_downloaded", m.bytes_downloaded.load()}, {"offline_misses", m.offline_misses.load()}};
+  }
+  if (state_->chunks) {
+    ChunkStoreStats c = state_->chunks->Stats();
+    out["cache"] = {{"capacity", c.capacity},   {"bytes_used", c.bytes_used},
+                    {"slices", c.slices_complete}, {"evictions", c.evictions},
+                    {"gc_slices_at_open", c.gc_slices_at_open}};
+  }
+  if (state_->downloader) {
+    DownloaderStats d = state_->downloader->stats();
+    out["downloads"] = {{"submitted", d.submitted},
+                        {"succeeded", d.succeeded},
+                        {"body_bytes", d.body_bytes},
+                        {"connections_opened", d.connections_opened}};
+  }
   return out.dump(2) + "\n";
 }
 

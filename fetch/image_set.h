@@ -24,10 +24,13 @@
 
 namespace jigdoofus {
 
+// --cache-size when none is given.
+inline constexpr uint64_t kDefaultCacheSize = uint64_t{10} << 30;
+
 struct ImageSetOptions {
   std::vector<std::string> sources;                // .jigdo paths, URLs, or directories of .jigdo files
   std::string cache_dir;                           // empty: no persistent cache (memory only)
-  uint64_t cache_size = 0;                         // 0: default
+  uint64_t cache_size = 0;                         // 0: kDefaultCacheSize
   std::map<std::string, std::string> local;        // --local LABEL=DIR
   std::vector<std::string> scan;                   // --scan DIR
   std::vector<std::pair<std::string, std::string>> mirrors;  // --mirror LABEL=URL, in order

@@ -189,7 +189,7 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   app.add_option("--cache-dir", v.cache_dir,
                  "Cache directory (default $XDG_CACHE_HOME/jigdoofus, else ~/.cache/jigdoofus)")
       ->type_name("DIR");
-  app.add_option("--cache-size", v.cache_size, "Upper bound of the cache, e.g. 512M, 20G")->type_name("SIZE");
+  app.add_option("--cache-size", v.cache_size, "Upper bound of the slice cache, e.g. 512M, 20G (default 10G)")->type_name("SIZE");
   AddRepeatable(app, "--local", v.local, "Files of [Servers] label LABEL are under DIR (repeatable)")
       ->type_name("LABEL=DIR");
   AddRepeatable(app, "--scan", v.scan, "Use any file under DIR whose checksum matches a slice (repeatable)")
