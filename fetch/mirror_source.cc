@@ -22,6 +22,9 @@ std::string WithTrailingSlash(std::string url) {
   return url;
 }
 
+// How long to wait for another process that is writing the same slice.
+constexpr auto kMaxWaitForOtherWriter = std::chrono::seconds(30);
+
 std::string SliceName(const SliceId& id) {
   return id.digest.ToBase64() + " (" + std::to_string(id.size) + " bytes)";
 }
@@ -148,6 +151,11 @@ Status MirrorSource::DownloadOne(const SliceRequest& request, const std::string&
   }
   DownloadResult result = transfer->result;
   lock.unlock();
+  // The I/O thread is done with the writer once on_done ran, but the
+  // downloader may drop its copy of the callbacks (and so of `transfer`)
+  // later: take the writer now so it never outlives this call (a leftover
+  // writer would make the next candidate's BeginSlice see "being written").
+  std::unique_ptr<ChunkStore::Writer> owned = std::move(transfer->writer);
 
   if (!result.ok()) {
     *error = result.error;
@@ -162,7 +170,7 @@ Status MirrorSource::DownloadOne(const SliceRequest& request, const std::string&
     return FetchErrorToStatus(result.error, result.message);
   }
   stats_.bytes_downloaded += result.bytes;
-  Status st = transfer->writer->Commit();
+  Status st = owned->Commit();
   if (!st.ok()) {
     *error = st.IsCorruption() ? FetchError::kBadChecksum : FetchError::kInternal;
     return st.WithContext(url);
@@ -198,8 +206,10 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
     FetchError error;
     Status st = DownloadOne(request, c.url, ctx, &error);
     if (st.code() == Status::Code::kUnavailable && error == FetchError::kInternal) {
-      // Another process is writing this slice into the shared cache: wait for it.
-      while (!ctx.expired() && !ctx.cancelled()) {
+      // Another process is writing this slice into the shared cache (or the
+      // cache is full of slices in use): wait for it, boundedly.
+      const auto give_up = std::min(ctx.deadline, std::chrono::steady_clock::now() + kMaxWaitForOtherWriter);
+      while (std::chrono::steady_clock::now() < give_up && !ctx.cancelled()) {
         auto again = store_->Get(request.id);
         if (again.ok()) return again;
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
