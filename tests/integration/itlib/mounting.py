@@ -1,0 +1,126 @@
+"""Starting and stopping jigdoofus mounts from tests.
+
+mount_jigdoofus() runs the binary the way a user does (it returns once the
+mount is ready), with a timeout; Mount.unmount() uses fusermount3 -u and
+falls back to a lazy unmount so a broken daemon never leaves a mount behind.
+The daemon's stdout/stderr go to files, not pipes: a daemon that forgot to
+detach from them must not make subprocess.run() wait for its exit.
+"""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+STATUS_FILE = ".jigdoofus-status"
+MOUNT_TIMEOUT_S = 30
+
+
+def binary():
+    b = os.environ.get("JIGDOOFUS_BIN")
+    if not b:
+        raise RuntimeError("JIGDOOFUS_BIN is not set (run through ctest / tests/run-all)")
+    if not os.access(b, os.X_OK):
+        raise RuntimeError(f"JIGDOOFUS_BIN={b} is not an executable")
+    return b
+
+
+def cat_binary():
+    b = os.environ.get("JIGDOOFUS_CAT")
+    if not b:
+        raise RuntimeError("JIGDOOFUS_CAT is not set (run through ctest / tests/run-all)")
+    if not os.access(b, os.X_OK):
+        raise RuntimeError(f"JIGDOOFUS_CAT={b} is not an executable")
+    return b
+
+
+def mounts_under(prefix):
+    """Mount points (from /proc/self/mounts) at or below prefix."""
+    prefix = str(prefix)
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            mp = line.split()[1].replace("\\040", " ")
+            if mp == prefix or mp.startswith(prefix.rstrip("/") + "/"):
+                out.append(mp)
+    return out
+
+
+def is_mounted(path):
+    return str(path) in mounts_under(path)
+
+
+def fuse_type_of(path):
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if parts[1].replace("\\040", " ") == str(path):
+                return parts[2]
+    return None
+
+
+def run_captured(cmd, tmpdir, timeout, env=None):
+    """Runs cmd with stdout/stderr redirected to files under tmpdir.
+    Returns (returncode, stdout, stderr); raises AssertionError on timeout."""
+    tmpdir = Path(tmpdir)
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    n = len(list(tmpdir.glob("out.*")))
+    so, se = tmpdir / f"out.{n}", tmpdir / f"err.{n}"
+    with open(so, "wb") as fo, open(se, "wb") as fe:
+        try:
+            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
+                               timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"timed out after {timeout}s: {' '.join(map(str, cmd))}\n"
+                                 f"stderr so far: {se.read_text(errors='replace')[-2000:]}")
+    return (p.returncode, so.read_text(errors="replace"), se.read_text(errors="replace"))
+
+
+class Mount:
+    def __init__(self, mountpoint, cmd, stderr):
+        self.mountpoint = Path(mountpoint)
+        self.cmd = cmd
+        self.stderr = stderr
+
+    def path(self, name):
+        return self.mountpoint / name
+
+    def status(self):
+        return json.loads((self.mountpoint / STATUS_FILE).read_text())
+
+    def unmount(self):
+        if not is_mounted(self.mountpoint):
+            return
+        p = subprocess.run(["fusermount3", "-u", str(self.mountpoint)],
+                           capture_output=True, text=True)
+        deadline = time.time() + 10
+        while p.returncode != 0 and time.time() < deadline:
+            time.sleep(0.2)  # EBUSY right after a read: retry briefly
+            p = subprocess.run(["fusermount3", "-u", str(self.mountpoint)],
+                               capture_output=True, text=True)
+        if p.returncode != 0:
+            subprocess.run(["fusermount3", "-u", "-z", str(self.mountpoint)])
+            raise AssertionError(f"fusermount3 -u {self.mountpoint} failed: {p.stderr.strip()}")
+
+
+def mount_jigdoofus(sources, mountpoint, *, cache_dir, extra=(), workdir, env=None,
+                    expect_ok=True):
+    """Runs `jigdoofus [--cache-dir C] EXTRA... SOURCES... MOUNTPOINT`.
+    Returns a Mount (caller must unmount). Fails the test with the daemon's
+    stderr if it does not come up."""
+    mountpoint = Path(mountpoint)
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    cmd = [binary()]
+    if cache_dir is not None:
+        cmd += ["--cache-dir", str(cache_dir)]
+    cmd += [str(x) for x in extra] + [str(s) for s in sources] + [str(mountpoint)]
+    rc, out, err = run_captured(cmd, workdir, MOUNT_TIMEOUT_S, env=env)
+    m = Mount(mountpoint, cmd, err)
+    if rc != 0 or not is_mounted(mountpoint):
+        if is_mounted(mountpoint):
+            m.unmount()
+        raise AssertionError(
+            f"jigdoofus did not mount (exit {rc}, mounted={is_mounted(mountpoint)}):\n"
+            f"  {' '.join(cmd)}\n  stderr: {err.strip()[-2000:]}")
+    return m
