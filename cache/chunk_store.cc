@@ -1,4 +1,5 @@
 #include "cache/chunk_store.h"
+#include "cache/byte_order.h"
 
 #include <unistd.h>
 
@@ -13,6 +14,12 @@ namespace jigdoofus {
 
 namespace {
 
+using cache_bytes::Bytes;
+using cache_bytes::GetLe;
+using cache_bytes::PutLe;
+using cache_bytes::GetBe;
+using cache_bytes::PutBe;
+
 // ---------------------------------------------------------------------------
 // On-disk encodings (doc/cache_format.md).
 
@@ -25,25 +32,6 @@ constexpr uint8_t kStateStaging = 1;
 constexpr uint8_t kStateComplete = 2;
 constexpr std::string_view kTotalsKey = "chunk_totals";
 
-void PutBe(uint8_t* p, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * (n - 1 - i)));
-}
-uint64_t GetBe(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v = (v << 8) | p[i];
-  return v;
-}
-void PutLe(uint8_t* p, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint64_t GetLe(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
-  return v;
-}
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 const uint8_t* U8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 std::string SliceKey(const SliceId& id) {

@@ -1,4 +1,5 @@
 #include "cache/lmdb_env.h"
+#include "cache/byte_order.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -14,23 +15,16 @@ namespace jigdoofus {
 
 namespace {
 
+using cache_bytes::Bytes;
+using cache_bytes::GetLe;
+using cache_bytes::PutLe;
+
 constexpr std::string_view kMetaDb = "meta";
 constexpr std::string_view kSchemaKey = "schema";
 constexpr std::string_view kVerifiedDb = "verified";
 constexpr size_t kVerifiedKeySize = 5 * 8 + 1;
 
-std::span<const uint8_t> Bytes(std::string_view s) {
-  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
 
-void PutLe(uint8_t* p, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint64_t GetLe(const uint8_t* p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= uint64_t{p[i]} << (8 * i);
-  return v;
-}
 
 // Directories with an open LmdbEnv in this process (LMDB: one env per
 // path per process; fcntl locks would be lost by a second one). Keyed by
