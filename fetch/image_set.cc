@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cache/chunk_store.h"
@@ -38,6 +41,27 @@ struct LoadedJigdo {
   std::string path;  // local path (later: the URL it was fetched from)
   std::shared_ptr<const JigdoFile> file;
 };
+
+// A transfer below the downloader's low-speed limit for this long is
+// abandoned (and the next server tried): a quarter of --fetch-timeout, 2 s
+// to 30 s, so a stalled first mirror leaves time for the others.
+std::chrono::seconds LowSpeedTime(double fetch_timeout_s) {
+  const double quarter = fetch_timeout_s / 4;
+  return std::chrono::seconds(static_cast<int64_t>(std::clamp(quarter, 2.0, 30.0)));
+}
+
+// A slice the resolver keeps open (its LRU) from the chunk cache is pinned
+// there (not evictable), so the open slices must not fill the cache: the
+// number of slices such that even the largest ones together stay within
+// `budget`; nullopt when all of them fit (the resolver's default applies).
+std::optional<size_t> OpenSliceBudget(std::vector<uint64_t> sizes, uint64_t budget) {
+  std::sort(sizes.begin(), sizes.end(), std::greater<>());
+  size_t n = 0;
+  uint64_t sum = 0;
+  while (n < sizes.size() && sum + sizes[n] <= budget) sum += sizes[n++];
+  if (n == sizes.size()) return std::nullopt;
+  return n;
+}
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -293,6 +317,9 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     DownloaderOptions dopts;
     dopts.max_parallel = static_cast<size_t>(std::max(1, options.jobs));
     dopts.max_per_host = std::min<size_t>(dopts.max_parallel, kMaxConnectionsPerHost);
+    // A stalled server must be given up well before a read's own deadline
+    // (--fetch-timeout), or a read never reaches the next server.
+    dopts.low_speed_time = LowSpeedTime(options.fetch_timeout_s);
     JIGDOOFUS_ASSIGN_OR_RETURN(s.downloader, Downloader::Create(dopts));
   }
   DocumentFetcherOptions dfopts;
@@ -352,23 +379,38 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     s.sources.push_back(s.mirror.get());
   }
 
+  const uint64_t cache_capacity = options.cache_size ? options.cache_size : kDefaultCacheSize;
   for (LoadedJigdo& j : loaded) {
-    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources);
-    size_t jigdo_index = s.jigdos.size();
-    s.jigdos.push_back({j, resolver});
+    struct Prepared {
+      const JigdoImage* image;
+      std::shared_ptr<const ByteSource> file;
+      std::shared_ptr<const TemplateIndex> index;
+    };
+    std::vector<Prepared> prepared;
+    std::vector<uint64_t> sizes;
     for (const JigdoImage& image : j.file->images()) {
       JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file, OpenTemplate(image, j.path, s.store.get(), s.documents.get()));
       auto index = ReadTemplateIndex(*file);
       if (!index.ok()) return index.status().WithContext(j.path + ": image " + image.filename);
       auto shared_index = std::make_shared<const TemplateIndex>(std::move(index).value());
-      auto literals = std::make_shared<const LiteralStore>(file, shared_index);
+      for (const SliceId& id : shared_index->slices()) sizes.push_back(id.size);
+      prepared.push_back({&image, std::move(file), std::move(shared_index)});
+    }
+    std::optional<size_t> max_open;
+    if (s.chunks) max_open = OpenSliceBudget(std::move(sizes), cache_capacity / 2 / loaded.size());
+    auto resolver = max_open ? std::make_shared<SliceResolver>(j.file, s.sources, *max_open)
+                             : std::make_shared<SliceResolver>(j.file, s.sources);
+    size_t jigdo_index = s.jigdos.size();
+    s.jigdos.push_back({j, resolver});
+    for (Prepared& p : prepared) {
+      auto literals = std::make_shared<const LiteralStore>(p.file, p.index);
       OpenImage open;
-      open.name = image.filename;
+      open.name = p.image->filename;
       open.source = j.path;
       open.jigdo = j.file;
-      open.reader = std::make_unique<ImageReader>(shared_index, literals, resolver);
+      open.reader = std::make_unique<ImageReader>(p.index, literals, resolver);
       set->images_.push_back(std::move(open));
-      s.infos.push_back({file->name(), jigdo_index});
+      s.infos.push_back({p.file->name(), jigdo_index});
     }
   }
   return set;

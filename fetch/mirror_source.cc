@@ -206,22 +206,31 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
     FetchError error;
     Status st = DownloadOne(request, c.url, ctx, &error);
     if (st.code() == Status::Code::kUnavailable && error == FetchError::kInternal) {
-      // Another process is writing this slice into the shared cache (or the
-      // cache is full of slices in use): wait for it, boundedly.
+      // Another process is writing this slice into the shared cache, or
+      // the cache has no room now (the rest is pinned by reads or taken by
+      // writers in progress): wait, boundedly, for the slice to appear or
+      // for room to write it.
       const auto give_up = std::min(ctx.deadline, std::chrono::steady_clock::now() + kMaxWaitForOtherWriter);
-      while (std::chrono::steady_clock::now() < give_up && !ctx.cancelled()) {
+      while (st.code() == Status::Code::kUnavailable && error == FetchError::kInternal) {
+        if (ctx.cancelled()) return Status::Cancelled("read interrupted: " + st.message());
+        if (std::chrono::steady_clock::now() >= give_up) return Status::TimedOut(st.message());
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
         auto again = store_->Get(request.id);
         if (again.ok()) return again;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        st = DownloadOne(request, c.url, ctx, &error);
       }
-      return Status::TimedOut(st.message());
     }
     if (st.ok()) {
       NoteResult(c.url, FetchError::kOk);
       ++stats_.downloads_ok;
       return store_->Get(request.id);
     }
-    if (st.code() == Status::Code::kCancelled || st.code() == Status::Code::kTimedOut) return st;
+    // This read gave up (interrupted, or its deadline passed). A server's
+    // own timeout (a stall cut by the low-speed limit) is its fault: next.
+    if ((st.code() == Status::Code::kCancelled || st.code() == Status::Code::kTimedOut) &&
+        (ctx.cancelled() || ctx.expired())) {
+      return st;
+    }
     NoteResult(c.url, error);
     ++stats_.downloads_failed;
     if (error == FetchError::kBadChecksum) ++stats_.bad_checksum;

@@ -120,3 +120,13 @@ def listing_without_status(mountpoint):
     extra = [n for n in names if n == mounting.STATUS_FILE]
     assert len(extra) <= 1
     return sorted(n for n in names if n != mounting.STATUS_FILE)
+
+
+@pytest.fixture
+def net(tmp_path, corpus):
+    """HTTP servers (nginx, fault_server.py) and served sites for the
+    network tests (itlib/http.py); every server is stopped by pid."""
+    from itlib import http
+    n = http.Net(tmp_path, corpus.tree)
+    yield n
+    n.close()

@@ -123,3 +123,34 @@ def read_errno(path, offset, length):
 
 
 EIO = errno.EIO
+
+
+_CHILD_READ = r"""
+import hashlib, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+try:
+    b = os.pread(fd, int(sys.argv[3]), int(sys.argv[2]))
+    print("ok", len(b), hashlib.sha256(b).hexdigest(), flush=True)
+except OSError as e:
+    print("errno", e.errno, flush=True)
+"""
+
+
+def read_in_child(path, offset, length, timeout):
+    """One pread in a child process, bounded by `timeout` seconds (a read
+    that hangs fails the test instead of hanging it). Returns
+    ("ok", nbytes, sha256hex) or ("errno", n)."""
+    import subprocess
+    import sys
+    try:
+        p = subprocess.run([sys.executable, "-c", _CHILD_READ, str(path), str(offset), str(length)],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"pread({path}, len={length}, off={offset}) still blocked after {timeout}s")
+    words = p.stdout.split()
+    assert words, f"reader child failed: {p.stderr[-1500:]}"
+    return ("ok", int(words[1]), words[2]) if words[0] == "ok" else ("errno", int(words[1]))
+
+
+def sha256_bytes(b):
+    return hashlib.sha256(b).hexdigest()

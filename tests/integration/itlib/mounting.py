@@ -124,3 +124,71 @@ def mount_jigdoofus(sources, mountpoint, *, cache_dir, extra=(), workdir, env=No
             f"jigdoofus did not mount (exit {rc}, mounted={is_mounted(mountpoint)}):\n"
             f"  {' '.join(cmd)}\n  stderr: {err.strip()[-2000:]}")
     return m
+
+
+def daemon_pids(mountpoint):
+    """Pids of the jigdoofus processes whose command line names
+    `mountpoint` (the daemon serving it), found in /proc."""
+    exe = os.path.basename(binary())
+    want = str(mountpoint).encode()
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            args = Path(f"/proc/{d}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0].decode(errors="replace")) == exe and want in args:
+            pids.append(int(d))
+    return pids
+
+
+class ForegroundMount(Mount):
+    """A mount whose daemon runs in the foreground (-f) as our child:
+    its pid is known (kill -9 tests) and its log is a file (log_text())."""
+
+    def __init__(self, mountpoint, cmd, proc, log):
+        super().__init__(mountpoint, cmd, "")
+        self.proc = proc
+        self.log = Path(log)
+
+    def log_text(self):
+        return self.log.read_text(errors="replace")
+
+    def unmount(self):
+        try:
+            super().unmount()
+        finally:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+
+
+def mount_foreground(sources, mountpoint, *, cache_dir, extra=(), workdir, env=None):
+    """Runs `jigdoofus -f ...` in the background and waits until the mount is
+    there. The caller (or the jig fixture, via adopt) must unmount."""
+    mountpoint = Path(mountpoint)
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"fg.{len(list(workdir.glob('fg.*')))}.log"
+    cmd = [binary(), "-f", "--cache-dir", str(cache_dir)] + [str(x) for x in extra] + \
+        [str(s) for s in sources] + [str(mountpoint)]
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=f, env=env)
+    deadline = time.time() + MOUNT_TIMEOUT_S
+    while time.time() < deadline:
+        if is_mounted(mountpoint):
+            return ForegroundMount(mountpoint, cmd, proc, log)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(5)
+    raise AssertionError(f"jigdoofus -f did not mount: {' '.join(cmd)}\n"
+                         f"  log: {log.read_text(errors='replace')[-2000:]}")

@@ -1,0 +1,350 @@
+"""HTTP servers for the network integration tests, and the sites they serve.
+
+* Nginx: nginx(-light) on 127.0.0.1 with a throw-away config (daemon off,
+  pid/logs/temp dirs in the test's tmp dir), started on a free port and
+  stopped by pid. Counts requests from its access log ($uri, decoded).
+* FaultServer: tests/tools/fault_server.py (fault injection, counters at
+  /__stats, rules at /__fault), started with --port 0 and stopped by pid.
+* publish(): a served directory for one corpus variant: the pool (hard
+  links to the corpus tree), the template, and a rewritten .jigdo whose
+  Template= is relative, whose Filename= is clean and whose [Servers] are
+  the ones the test names.
+* no_proxy_env(): the environment for jigdoofus without proxy variables (the
+  daemon honours them; the test servers are on 127.0.0.1).
+
+Missing tools make the tests FAIL with a message naming them.
+"""
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+START_TIMEOUT_S = 15
+FAULT_SERVER = Path(__file__).resolve().parents[2] / "tools" / "fault_server.py"
+PYTHON = "/usr/bin/python3"
+_PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
+
+
+def no_proxy_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if k.lower() not in _PROXY_VARS}
+    env.update(extra or {})
+    return env
+
+
+def _opener():
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_get(url, timeout=10):
+    with _opener().open(url, timeout=timeout) as r:
+        return r.read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _stop_pid(proc, name):
+    """SIGTERM to this one process (by pid), SIGKILL after 5 s."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def _find_nginx():
+    for p in ("/usr/sbin/nginx", "/usr/bin/nginx", shutil.which("nginx")):
+        if p and os.access(p, os.X_OK):
+            return p
+    raise RuntimeError("the network tests need nginx (apt-get install nginx-light; "
+                       ".ci/install-deps does)")
+
+
+NGINX_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+{user}
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    log_format counted '$status $uri';
+    access_log {prefix}/access.log counted;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    default_type application/octet-stream;
+    sendfile on;
+    keepalive_requests 10000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    def __init__(self, root, workdir):
+        self.root = Path(root).resolve()
+        self.prefix = Path(workdir).resolve()
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self):
+        exe = _find_nginx()
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        last = ""
+        for _ in range(5):  # a free port may be taken before nginx binds it
+            self.port = free_port()
+            conf = self.prefix / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port,
+                                              root=self.root))
+            log = open(self.prefix / "nginx.out", "wb")
+            self.proc = subprocess.Popen([exe, "-e", str(self.prefix / "error.log"),
+                                          "-c", str(conf), "-p", str(self.prefix)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            deadline = time.time() + START_TIMEOUT_S
+            while time.time() < deadline and self.proc.poll() is None:
+                if _port_open(self.port):
+                    return self
+                time.sleep(0.05)
+            _stop_pid(self.proc, "nginx")
+            last = (self.prefix / "nginx.out").read_text(errors="replace") + \
+                (self.prefix / "error.log").read_text(errors="replace") \
+                if (self.prefix / "error.log").exists() else ""
+        raise RuntimeError(f"nginx did not start: {last[-2000:]}")
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc, "nginx")
+
+    def requests(self):
+        """{decoded path: count} of every request so far (all statuses)."""
+        counts = {}
+        log = self.prefix / "access.log"
+        if not log.exists():
+            return counts
+        for line in log.read_text(errors="replace").splitlines():
+            status, _, path = line.partition(" ")
+            counts[path] = counts.get(path, 0) + 1
+        return counts
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class FaultServer:
+    def __init__(self, root, workdir, faults=()):
+        self.root = Path(root).resolve()
+        self.workdir = Path(workdir)
+        self.faults = list(faults)
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        port_file = self.workdir / "port"
+        if port_file.exists():
+            port_file.unlink()
+        cmd = [PYTHON, str(FAULT_SERVER), "--root", str(self.root), "--port", "0",
+               "--port-file", str(port_file)]
+        for pattern, mode in self.faults:
+            cmd += ["--fault", f"{pattern}={mode}"]
+        log = open(self.workdir / "fault_server.out", "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline and self.proc.poll() is None:
+            if port_file.exists():
+                self.port = int(port_file.read_text())
+                return self
+            time.sleep(0.05)
+        _stop_pid(self.proc, "fault_server")
+        raise RuntimeError("fault_server.py did not start: " +
+                           (self.workdir / "fault_server.out").read_text(errors="replace")[-2000:])
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc, "fault_server")
+
+    def _control(self, path, **query):
+        q = urllib.parse.urlencode(query)
+        return http_get(f"{self.url}{path}" + (f"?{q}" if q else ""))
+
+    def stats(self):
+        return json.loads(self._control("__stats"))
+
+    def requests(self):
+        """{decoded path: count} since the last reset()."""
+        return self.stats()["requests"]
+
+    def total(self):
+        return self.stats()["total"]
+
+    def reset(self):
+        self._control("__reset")
+
+    def set_fault(self, pattern, mode):
+        """Adds a rule in front (mode 'none' removes the pattern's rule)."""
+        self._control("__fault", pattern=pattern, mode=mode)
+
+    def clear_faults(self):
+        self._control("__fault", clear=1)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ------------------------------------------------------------ served sites
+
+def _link_tree(src: Path, dst: Path):
+    """dst mirrors src with hard links (copies across filesystems)."""
+    for p in sorted(src.rglob("*")):
+        if not p.is_file():
+            continue
+        t = dst / p.relative_to(src)
+        t.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(p, t)
+        except OSError:
+            shutil.copyfile(p, t)
+
+
+def rewrite_jigdo(text, *, filename=None, template=None, servers=(), drop_servers=True,
+                  template_sum=None):
+    """The .jigdo text with Filename= / Template= (/ Template-SHA256Sum=)
+    replaced in every [Image], the [Servers] sections dropped and
+    `servers` ("Label=URL [options]" lines) appended as a new one."""
+    out = []
+    section = None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("[") and s.endswith("]"):
+            section = s[1:-1].strip()
+            if section == "Servers" and drop_servers:
+                continue
+        elif section == "Servers" and drop_servers:
+            continue
+        elif section == "Image":
+            key = s.split("=", 1)[0].strip()
+            if key == "Filename" and filename is not None:
+                line = f"Filename={filename}"
+            elif key == "Template" and template is not None:
+                line = f"Template={template}"
+            elif key == "Template-SHA256Sum" and template_sum is not None:
+                line = f"Template-SHA256Sum={template_sum}"
+        out.append(line)
+    if servers:
+        out += ["", "[Servers]"] + list(servers)
+    return "\n".join(out) + "\n"
+
+
+class Site:
+    """A served directory: root/pool/... and root/<subdir>/<stem>.jigdo +
+    .template for each published variant."""
+
+    def __init__(self, root, tree):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        _link_tree(Path(tree), self.root)  # tree holds pool/...
+        self.pool_paths = sorted("/" + str(p.relative_to(self.root))
+                                 for p in self.root.rglob("*") if p.is_file())
+
+    def publish(self, variant, servers, *, subdir="cd", stem=None, gzip_jigdo=False,
+                template_name=None, template_ref=None, template_sum=None):
+        """Publishes one single-image variant. Returns (jigdo URL path,
+        image file name in the mount). `servers`: [Servers] lines."""
+        stem = stem or variant.id
+        d = self.root / subdir
+        d.mkdir(parents=True, exist_ok=True)
+        src_jigdo = Path(variant.jigdo)
+        raw = src_jigdo.read_bytes()
+        text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+        tname = template_name or f"{stem}.template"
+        src_template = src_jigdo.with_suffix(".template")
+        shutil.copyfile(src_template, d / tname)
+        name = f"{stem}.iso"
+        text = rewrite_jigdo(text, filename=name, template=template_ref or tname,
+                             servers=servers, template_sum=template_sum)
+        data = text.encode()
+        if gzip_jigdo:
+            data = gzip.compress(data)
+        (d / f"{stem}.jigdo").write_bytes(data)
+        return f"/{subdir}/{stem}.jigdo", name
+
+
+def requested_pool_paths(requests):
+    """{path: n} restricted to slice downloads (/pool/...)."""
+    return {p: n for p, n in requests.items() if p.startswith("/pool/")}
+
+
+class Net:
+    """Per-test servers and sites; close() stops every server by pid."""
+
+    def __init__(self, tmp_path, tree):
+        self.tmp = Path(tmp_path)
+        self.tree = Path(tree)
+        self.servers = []
+        self.n = 0
+
+    def site(self, name="site"):
+        return Site(self.tmp / name, self.tree)
+
+    def nginx(self, root):
+        self.n += 1
+        s = Nginx(root, self.tmp / f"nginx{self.n}")
+        self.servers.append(s)
+        return s.start()
+
+    def fault_server(self, root, faults=()):
+        self.n += 1
+        s = FaultServer(root, self.tmp / f"fault{self.n}", faults)
+        self.servers.append(s)
+        return s.start()
+
+    def close(self):
+        for s in reversed(self.servers):
+            s.stop()
