@@ -18,23 +18,10 @@ size_t ImageMap::FindExtent(uint64_t offset) const {
 
 std::vector<ImagePiece> ImageMap::Pieces(uint64_t offset, uint64_t length) const {
   std::vector<ImagePiece> pieces;
-  const uint64_t end_of_image = size();
-  if (offset >= end_of_image || length == 0) return pieces;
-  const uint64_t end = offset + std::min(length, end_of_image - offset);
-  const auto& ext = index_->extents();
-  for (size_t i = FindExtent(offset); i < ext.size() && offset < end; ++i) {
-    const ImageExtent& e = ext[i];
-    const uint64_t within = offset - e.image_offset;
-    const uint64_t n = std::min(e.length - within, end - offset);
-    ImagePiece p;
-    p.image_offset = offset;
-    p.length = n;
-    p.kind = e.kind;
-    p.slice = e.slice;
-    p.source_offset = (e.kind == ImageExtent::Kind::kLiteral ? e.literal_offset : 0) + within;
+  ForEachPiece(offset, length, [&](const ImagePiece& p) {
     pieces.push_back(p);
-    offset += n;
-  }
+    return true;
+  });
   return pieces;
 }
 

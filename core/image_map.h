@@ -5,6 +5,7 @@
 // Immutable; thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -32,9 +33,36 @@ class ImageMap {
   // The pieces covering [offset, offset+length) clipped to the image, in
   // image order. Empty if offset >= size().
   std::vector<ImagePiece> Pieces(uint64_t offset, uint64_t length) const;
+  // Same pieces, handed one at a time to fn(const ImagePiece&) -> bool
+  // (false stops the walk); allocates nothing. Returns the bytes covered
+  // by the pieces fn accepted.
+  template <typename Fn>
+  uint64_t ForEachPiece(uint64_t offset, uint64_t length, Fn&& fn) const;
 
  private:
   std::shared_ptr<const TemplateIndex> index_;
 };
+
+template <typename Fn>
+uint64_t ImageMap::ForEachPiece(uint64_t offset, uint64_t length, Fn&& fn) const {
+  const uint64_t end_of_image = size();
+  if (offset >= end_of_image || length == 0) return 0;
+  const uint64_t start = offset;
+  const uint64_t end = offset + std::min(length, end_of_image - offset);
+  const auto& ext = index_->extents();
+  for (size_t i = FindExtent(offset); i < ext.size() && offset < end; ++i) {
+    const ImageExtent& e = ext[i];
+    const uint64_t within = offset - e.image_offset;
+    ImagePiece p;
+    p.image_offset = offset;
+    p.length = std::min(e.length - within, end - offset);
+    p.kind = e.kind;
+    p.slice = e.slice;
+    p.source_offset = (e.kind == ImageExtent::Kind::kLiteral ? e.literal_offset : 0) + within;
+    if (!fn(static_cast<const ImagePiece&>(p))) break;
+    offset += p.length;
+  }
+  return offset - start;
+}
 
 }  // namespace jigdoofus

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace jigdoofus {
@@ -24,13 +25,15 @@ Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo a
                       const FetchContext& ctx) {
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher hasher(algo);
-  std::vector<uint8_t> buf(static_cast<size_t>(std::min<uint64_t>(kHashChunk, std::max<uint64_t>(size, 1))));
+  // Not value-initialised: pread fills what the hasher reads.
+  const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(kHashChunk, std::max<uint64_t>(size, 1)));
+  auto buf = std::make_unique_for_overwrite<uint8_t[]>(buf_size);
   uint64_t done = 0;
   while (done < size) {
     if (ctx.cancelled()) return Status::Cancelled(path + ": hashing cancelled");
     if (ctx.expired()) return Status::TimedOut(path + ": deadline passed while hashing");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(done));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf_size, size - done));
+    ssize_t n = ::pread(fd, buf.get(), want, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(path + ": read at offset " + std::to_string(done), errno);
@@ -39,7 +42,7 @@ Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo a
       return Status::IOError(path + ": file shrank to " + std::to_string(done) + " bytes while hashing (expected " +
                              std::to_string(size) + ")");
     }
-    hasher.Update(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
+    hasher.Update(std::span<const uint8_t>(buf.get(), static_cast<size_t>(n)));
     done += static_cast<uint64_t>(n);
   }
   return hasher.Finish();

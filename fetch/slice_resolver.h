@@ -34,11 +34,16 @@ struct ResolverStats {
   std::atomic<uint64_t> other_errors{0};
 };
 
+// Open verified slices kept by default: room for a read-ahead window of
+// slices (core/prefetcher.h: ReadAheadOptions::max_slices_ahead) for a few
+// readers at once, at one fd each.
+inline constexpr size_t kDefaultMaxOpenSlices = 256;
+
 class SliceResolver final : public SliceProvider {
  public:
   // Sources are tried in the given order; they must outlive the resolver.
   SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
-                size_t max_open = 64);
+                size_t max_open = kDefaultMaxOpenSlices);
   Result<std::shared_ptr<const VerifiedSlice>> Get(const SliceId& slice, const FetchContext& ctx) override;
   const ResolverStats& stats() const { return stats_; }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <nlohmann/json.hpp>
@@ -90,22 +91,57 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) fs->Release(ino, r.fh);  // the open was interrupted
 }
 
+// Owns a malloc'ed fuse_bufvec with room for `n` buffers.
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using BufVecPtr = std::unique_ptr<fuse_bufvec, FreeDeleter>;
+
+BufVecPtr MakeBufVec(const ReadPlan& plan) {
+  const size_t n = std::max<size_t>(1, plan.parts.size());
+  void* raw = std::calloc(1, sizeof(fuse_bufvec) + (n - 1) * sizeof(fuse_buf));
+  if (raw == nullptr) throw std::bad_alloc();
+  BufVecPtr v(static_cast<fuse_bufvec*>(raw));
+  v->count = plan.parts.size();
+  for (size_t i = 0; i < plan.parts.size(); ++i) {
+    const ReadPlan::Part& part = plan.parts[i];
+    fuse_buf& b = v->buf[i];
+    b.size = part.length;
+    if (part.slice != nullptr) {
+      b.flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+      b.fd = part.slice->fd();
+      b.pos = static_cast<off_t>(part.pos);
+    } else {
+      b.mem = const_cast<uint8_t*>(plan.memory.get() + part.pos);
+    }
+  }
+  return v;
+}
+
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  std::unique_ptr<uint8_t[]> buf;
-  size_t n = 0;
+  // `plan` holds the slices (their fds) until the reply has been sent.
+  ReadPlan plan;
+  BufVecPtr bufv;
+  JigdoFs* fs = FsOf(req);
   int err = Guarded("read", [&] {
     if (off < 0) return EINVAL;
-    JigdoFs* fs = FsOf(req);
     size = std::min(size, kMaxReadSize);
-    buf = std::make_unique_for_overwrite<uint8_t[]>(size);
     FetchContext ctx = fs->MakeFetchContext();
     ctx.interrupted = [req] { return fuse_req_interrupted(req) != 0; };
-    return fs->Read(ino, fi->fh, static_cast<uint64_t>(off), size, buf.get(), &n, ctx);
+    int e = fs->PlanRead(ino, fi->fh, static_cast<uint64_t>(off), size, &plan, ctx);
+    if (e == 0) bufv = MakeBufVec(plan);
+    return e;
   });
   if (err != 0) {
     fuse_reply_err(req, err);
+  } else if (plan.parts.empty()) {
+    fuse_reply_buf(req, nullptr, 0);
+  } else if (plan.parts.size() == 1 && plan.parts[0].slice == nullptr) {
+    fuse_reply_buf(req, reinterpret_cast<const char*>(plan.memory.get()), plan.size);
   } else {
-    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), n);
+    // Without splice, libfuse preads the fd parts into one buffer.
+    fuse_reply_data(req, bufv.get(),
+                    fs->splice() ? FUSE_BUF_SPLICE_MOVE : static_cast<fuse_buf_copy_flags>(FUSE_BUF_NO_SPLICE));
   }
 }
 
@@ -218,6 +254,12 @@ const fuse_lowlevel_ops& JigdoFs::Ops() {
 
 JigdoFs::JigdoFs(const ImageSet* images, JigdoFsOptions options)
     : images_(images), options_(options), uid_(::getuid()), gid_(::getgid()) {
+  if (options_.prefetch_threads > 0) {
+    PrefetcherOptions po;
+    po.threads = options_.prefetch_threads;
+    po.fetch_timeout_s = options_.fetch_timeout_s;
+    prefetcher_ = std::make_unique<Prefetcher>(po);
+  }
   ::clock_gettime(CLOCK_REALTIME, &mount_time_);
   for (const OpenImage& image : images_->images()) {
     struct stat st;
@@ -285,9 +327,14 @@ int JigdoFs::GetAttr(fuse_ino_t ino, struct stat* out) const {
   return 0;
 }
 
+struct JigdoFs::ImageHandle {
+  std::unique_ptr<ReadAhead> read_ahead;  // null when read-ahead is off
+};
+
 int JigdoFs::Open(fuse_ino_t ino, int flags, OpenReply* out) {
   if (ino == kRootIno) return EISDIR;
-  if (ino != kStatusIno && ImageOf(ino) == nullptr) return ENOENT;
+  const OpenImage* image = ImageOf(ino);
+  if (ino != kStatusIno && image == nullptr) return ENOENT;
   if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0) return EROFS;
   *out = {};
   if (ino == kStatusIno) {
@@ -295,26 +342,35 @@ int JigdoFs::Open(fuse_ino_t ino, int flags, OpenReply* out) {
     out->fh = reinterpret_cast<uint64_t>(snapshot.release());
     out->direct_io = true;
   } else {
+    auto handle = std::make_unique<ImageHandle>();
+    if (prefetcher_ != nullptr) {
+      handle->read_ahead = std::make_unique<ReadAhead>(&image->reader->map(), &image->reader->slices(),
+                                                        prefetcher_.get(), options_.read_ahead);
+    }
+    out->fh = reinterpret_cast<uint64_t>(handle.release());
     out->keep_cache = true;
   }
   return 0;
 }
 
 void JigdoFs::Release(fuse_ino_t ino, uint64_t fh) {
-  if (ino == kStatusIno && fh != 0) {
+  if (fh == 0) return;
+  if (ino == kStatusIno) {
     delete reinterpret_cast<std::string*>(fh);
+  } else if (ImageOf(ino) != nullptr) {
+    delete reinterpret_cast<ImageHandle*>(fh);
   }
 }
 
-int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
-                  const FetchContext& ctx) {
-  *n = 0;
+int JigdoFs::PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, ReadPlan* plan,
+                      const FetchContext& ctx) {
+  plan->Clear();
   if (ino == kStatusIno) {
     if (fh == 0) return EBADF;
     const std::string& text = *reinterpret_cast<const std::string*>(fh);
     if (offset < text.size()) {
-      *n = std::min<uint64_t>(size, text.size() - offset);
-      std::memcpy(out, text.data() + offset, *n);
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(size, text.size() - offset));
+      std::memcpy(plan->AppendMemory(n).data(), text.data() + offset, n);
     }
     return 0;
   }
@@ -324,9 +380,12 @@ int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uin
   if (offset >= image_size || size == 0) return 0;
   size_t len = static_cast<size_t>(std::min<uint64_t>(size, image_size - offset));
   reads_.fetch_add(1, std::memory_order_relaxed);
-  auto got = image->reader->ReadAt(offset, std::span<uint8_t>(out, len), ctx);
-  if (!got.ok()) {
-    const Status& st = got.status();
+  // Queue what comes next before waiting for this read's slices.
+  if (fh != 0) {
+    if (ReadAhead* ra = reinterpret_cast<ImageHandle*>(fh)->read_ahead.get()) ra->OnRead(offset, len);
+  }
+  Status st = image->reader->Plan(offset, len, ctx, plan);
+  if (!st.ok()) {
     failures_.Count(st.code());
     const char* tag = FailureTag(st.code());
     if (st.code() == Status::Code::kCancelled) {
@@ -336,8 +395,32 @@ int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uin
     }
     return ErrnoFromStatus(st);
   }
-  *n = *got;
-  bytes_read_.fetch_add(*n, std::memory_order_relaxed);
+  bytes_read_.fetch_add(plan->size, std::memory_order_relaxed);
+  return 0;
+}
+
+int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
+                  const FetchContext& ctx) {
+  *n = 0;
+  ReadPlan plan;
+  int err = PlanRead(ino, fh, offset, size, &plan, ctx);
+  if (err != 0) return err;
+  size_t done = 0;
+  for (const ReadPlan::Part& part : plan.parts) {
+    std::span<uint8_t> dst(out + done, part.length);
+    if (part.slice == nullptr) {
+      std::memcpy(dst.data(), plan.memory.get() + part.pos, part.length);
+    } else {
+      Status st = part.slice->ReadAt(part.pos - part.slice->fd_offset(), dst);
+      if (!st.ok()) {
+        failures_.Count(st.code());
+        spdlog::warn("[{}] read of {} bytes at {}: {}", FailureTag(st.code()), size, offset, st.message());
+        return ErrnoFromStatus(st);
+      }
+    }
+    done += part.length;
+  }
+  *n = done;
   return 0;
 }
 
@@ -402,8 +485,10 @@ void JigdoFs::StatFs(struct statvfs* out) const {
 }
 
 void JigdoFs::Init(fuse_conn_info* conn) {
-  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
-  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  if (options_.splice) {
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+    if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  }
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   // max_write also sets the kernel's max_pages (request size) in libfuse 3;
   // max_readahead is left at what the kernel offered (it cannot be raised).
@@ -425,6 +510,11 @@ std::string JigdoFs::StatusText() const {
              {"reads", reads_.load()},
              {"bytes_read", bytes_read_.load()},
              {"failures", failures_.Snapshot()}};
+  if (prefetcher_ != nullptr) {
+    PrefetcherStats ps = prefetcher_->stats();
+    j["fs"]["prefetch"] = {{"queued", ps.queued},   {"deduped", ps.deduped}, {"rejected", ps.rejected},
+                           {"fetched", ps.fetched}, {"failed", ps.failed},   {"pending", prefetcher_->pending()}};
+  }
   return j.dump(2) + "\n";
 }
 

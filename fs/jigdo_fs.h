@@ -30,6 +30,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/image_reader.h"
+#include "core/prefetcher.h"
 #include "core/slice_provider.h"
 #include "fetch/image_set.h"
 #include "fs/errno_map.h"
@@ -45,6 +47,12 @@ inline constexpr double kCacheTimeoutS = 86400;
 
 struct JigdoFsOptions {
   double fetch_timeout_s = 60;  // deadline of one read waiting for slices
+  // Slice read-ahead for sequential readers (core/prefetcher.h): worker
+  // threads (0: no read-ahead) and the per-file window policy.
+  size_t prefetch_threads = 2;
+  ReadAheadOptions read_ahead;
+  // Reply with fd-backed buffers the kernel may splice (else copy).
+  bool splice = true;
 };
 
 // How open() wants the file handled.
@@ -68,7 +76,12 @@ class JigdoFs {
   int Lookup(fuse_ino_t parent, std::string_view name, fuse_entry_param* out) const;
   int GetAttr(fuse_ino_t ino, struct stat* out) const;
   int Open(fuse_ino_t ino, int flags, OpenReply* out);
-  // Reads into out[0, size); *n is the byte count (0 at or past the end).
+  // Resolves a read of [offset, offset+size) into `plan` (empty at or past
+  // the end): verified slices held open plus literal bytes in memory.
+  // Counts the read and feeds the file handle's read-ahead.
+  int PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, ReadPlan* plan,
+               const FetchContext& ctx);
+  // PlanRead, then copies the bytes into out[0, size); *n is the count.
   int Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
            const FetchContext& ctx);
   void Release(fuse_ino_t ino, uint64_t fh);
@@ -84,8 +97,12 @@ class JigdoFs {
   // A fresh FetchContext with this filesystem's deadline.
   FetchContext MakeFetchContext() const;
   const FailureCounters& failures() const { return failures_; }
+  bool splice() const { return options_.splice; }
+  // Null when read-ahead is off.
+  Prefetcher* prefetcher() const { return prefetcher_.get(); }
 
  private:
+  struct ImageHandle;  // fh of an open image: its read-ahead state
   void FillAttr(fuse_ino_t ino, struct stat* st) const;
   const OpenImage* ImageOf(fuse_ino_t ino) const;
 
@@ -98,6 +115,8 @@ class JigdoFs {
   FailureCounters failures_;
   std::atomic<uint64_t> reads_{0};
   std::atomic<uint64_t> bytes_read_{0};
+  // Declared last: destroyed first, so no worker runs once the rest goes.
+  std::unique_ptr<Prefetcher> prefetcher_;
 };
 
 }  // namespace jigdoofus

@@ -1,0 +1,149 @@
+#include "core/prefetcher.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace jigdoofus {
+
+Prefetcher::Prefetcher(PrefetcherOptions options) : options_(options) {
+  const size_t n = std::max<size_t>(1, options_.threads);
+  workers_.reserve(n);
+  for (size_t i = 0; i < n; ++i) workers_.emplace_back([this] { Work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_.store(true);
+    for (const Task& t : queue_) pending_.erase(Key{t.provider, t.slice.digest});
+    queue_.clear();
+  }
+  work_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+Prefetcher::Outcome Prefetcher::Enqueue(SliceProvider* provider, const SliceId& slice) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_.load() || queue_.size() >= options_.max_queue) {
+      ++stats_.rejected;
+      return Outcome::kFull;
+    }
+    if (!pending_.insert(Key{provider, slice.digest}).second) {
+      ++stats_.deduped;
+      return Outcome::kDuplicate;
+    }
+    queue_.push_back(Task{provider, slice});
+    ++stats_.queued;
+  }
+  work_cv_.notify_one();
+  return Outcome::kQueued;
+}
+
+size_t Prefetcher::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
+PrefetcherStats Prefetcher::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Prefetcher::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  idle_cv_.wait(lock, [&] { return pending_.empty(); });
+}
+
+void Prefetcher::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_.load() || !queue_.empty(); });
+    if (stop_.load()) return;
+    Task task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    lock.unlock();
+
+    FetchContext ctx;
+    ctx.deadline = std::chrono::steady_clock::now() +
+                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(options_.fetch_timeout_s));
+    ctx.interrupted = [this] { return stop_.load(std::memory_order_relaxed); };
+    bool ok = false;
+    try {
+      ok = task.provider->Get(task.slice, ctx).ok();  // the result is dropped: the provider keeps it
+    } catch (...) {
+      ok = false;  // a prefetch must never take the process down
+    }
+
+    lock.lock();
+    --running_;
+    ++(ok ? stats_.fetched : stats_.failed);
+    pending_.erase(Key{task.provider, task.slice.digest});
+    if (pending_.empty()) idle_cv_.notify_all();
+  }
+}
+
+// ---------------------------------------------------------------- ReadAhead
+
+ReadAhead::ReadAhead(const ImageMap* map, SliceProvider* provider, Prefetcher* prefetcher, ReadAheadOptions options)
+    : map_(map), provider_(provider), prefetcher_(prefetcher), options_(options), window_(options.initial_window) {}
+
+uint64_t ReadAhead::window() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return window_;
+}
+
+uint64_t ReadAhead::prefetched_until() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return prefetched_until_;
+}
+
+size_t ReadAhead::SlicesBetween(uint64_t from, uint64_t to) const {
+  if (from >= to) return 0;
+  // Extents, an upper bound on the slices among them.
+  return map_->FindExtent(to - 1) - map_->FindExtent(from) + 1;
+}
+
+void ReadAhead::OnRead(uint64_t offset, uint64_t length) {
+  const uint64_t size = map_->size();
+  if (offset >= size) return;
+  const uint64_t end = offset + std::min(length, size - offset);
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool sequential = offset <= next_ + options_.sequential_slack && offset + options_.sequential_slack >= next_;
+  if (!sequential) {
+    // A jump: start over, prefetch nothing until the reader proves sequential.
+    window_ = options_.initial_window;
+    next_ = end;
+    prefetched_until_ = end;
+    grow_at_ = end + window_ / 2;
+    return;
+  }
+  next_ = std::max(next_, end);
+  if (next_ >= grow_at_ && prefetched_until_ > next_) {
+    // The reader keeps consuming what was prefetched: widen the window.
+    window_ = std::min(window_ * 2, options_.max_window);
+    grow_at_ = next_ + window_ / 2;
+  }
+  if (prefetched_until_ < next_) prefetched_until_ = next_;
+  const uint64_t target = std::min(size, next_ + window_);
+  if (prefetched_until_ >= target) return;
+  size_t ahead = SlicesBetween(next_, prefetched_until_);
+  map_->ForEachPiece(prefetched_until_, target - prefetched_until_, [&](const ImagePiece& p) {
+    // Counts pieces (literal or slice), a bound on the slices ahead that
+    // matches SlicesBetween's extent count.
+    if (ahead >= options_.max_slices_ahead) return false;
+    uint64_t piece_end = p.image_offset + p.length;
+    if (p.kind == ImageExtent::Kind::kSlice) {
+      const SliceId& id = map_->index().slices()[p.slice];
+      if (prefetcher_->Enqueue(provider_, id) == Prefetcher::Outcome::kFull) return false;
+      piece_end = p.image_offset - p.source_offset + id.size;  // the whole slice is queued
+    }
+    ++ahead;
+    prefetched_until_ = std::max(prefetched_until_, piece_end);
+    return true;
+  });
+}
+
+}  // namespace jigdoofus

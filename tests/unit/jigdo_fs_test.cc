@@ -1,0 +1,253 @@
+// In-process tests of the FUSE handlers (fs/jigdo_fs.cc) without a mount:
+// a JigdoFs over a real ImageSet (a synthetic template, a .jigdo with a
+// relative file: server, slice files in a temp tree), calling Lookup,
+// GetAttr, Open, Read, PlanRead, ReadDir, Release directly.
+#include "fs/jigdo_fs.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "tests/unit/fetch_test_util.h"
+#include "tests/unit/test_template_builder.h"
+
+namespace jigdoofus {
+namespace {
+
+using testing::TempDir;
+using testing::TemplateBuilder;
+using testing::WriteFile;
+
+constexpr fuse_ino_t kImageIno = kFirstImageIno;
+
+std::string Random(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// An image of `kSlices` slices (one per file under tree/) between literals.
+class JigdoFsTest : public ::testing::Test {
+ protected:
+  static constexpr int kSlices = 30;
+
+  void SetUp() override {
+    std::string parts;
+    for (int i = 0; i < kSlices; ++i) {
+      const std::string data = Random(5000 + 3001 * i, i);
+      builder_.Literal(Random(100 + i, 1000 + i)).Slice(data);
+      const std::string name = "f" + std::to_string(i) + ".bin";
+      WriteFile(tmp_ / ("tree/" + name), data);
+      files_.push_back(tmp_ / ("tree/" + name));
+      parts += testing::IdOf(data, HashAlgo::kMd5).digest.ToBase64() + "=A:" + name + "\n";
+    }
+    builder_.Literal(std::string(70000, '\0'));
+    WriteFile(tmp_ / "img.template", builder_.Build());
+    WriteFile(tmp_ / "img.jigdo",
+              "[Jigdo]\nVersion=1.2\nGenerator=jigdo-file/0.8.0\n\n"
+              "[Image]\nFilename=my image.iso\nTemplate=img.template\n\n"
+              "[Servers]\nA=file:tree/\n\n[Parts]\n" + parts);
+    ImageSetOptions o;
+    o.sources = {tmp_ / "img.jigdo"};
+    o.offline = true;
+    auto set = ImageSet::Open(o);
+    ASSERT_TRUE(set.ok()) << set.status().ToString();
+    set_ = std::move(set).value();
+    JigdoFsOptions fo;
+    fo.fetch_timeout_s = 10;
+    fo.prefetch_threads = 2;
+    fs_ = std::make_unique<JigdoFs>(set_.get(), fo);
+  }
+
+  // Reads [off, off+n) through Open/Read/Release like the kernel would.
+  std::string ReadRange(uint64_t off, size_t n, int* err, size_t chunk = 128 << 10) {
+    OpenReply r;
+    *err = fs_->Open(kImageIno, O_RDONLY, &r);
+    if (*err != 0) return {};
+    std::string out;
+    std::vector<uint8_t> buf(chunk);
+    while (out.size() < n) {
+      size_t got = 0;
+      *err = fs_->Read(kImageIno, r.fh, off + out.size(), std::min(chunk, n - out.size()), buf.data(), &got,
+                       fs_->MakeFetchContext());
+      if (*err != 0 || got == 0) break;
+      out.append(reinterpret_cast<const char*>(buf.data()), got);
+    }
+    fs_->Release(kImageIno, r.fh);
+    return out;
+  }
+
+  TempDir tmp_;
+  TemplateBuilder builder_;
+  std::vector<std::string> files_;
+  std::unique_ptr<ImageSet> set_;
+  std::unique_ptr<JigdoFs> fs_;
+};
+
+TEST_F(JigdoFsTest, LookupNamesAndSizes) {
+  fuse_entry_param e;
+  ASSERT_EQ(fs_->Lookup(kRootIno, "my image.iso", &e), 0);
+  EXPECT_EQ(e.ino, kImageIno);
+  EXPECT_EQ(static_cast<uint64_t>(e.attr.st_size), builder_.image().size());
+  EXPECT_TRUE(S_ISREG(e.attr.st_mode));
+  EXPECT_EQ(e.attr.st_mode & 0777, 0444u);
+  ASSERT_EQ(fs_->Lookup(kRootIno, kStatusFileName, &e), 0);
+  EXPECT_EQ(e.ino, kStatusIno);
+  ASSERT_EQ(fs_->Lookup(kRootIno, "nope.iso", &e), 0);
+  EXPECT_EQ(e.ino, 0u);  // a cached negative entry
+  EXPECT_GT(e.entry_timeout, 0);
+  EXPECT_EQ(fs_->Lookup(kImageIno, "x", &e), ENOTDIR);
+
+  struct stat st;
+  ASSERT_EQ(fs_->GetAttr(kRootIno, &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  ASSERT_EQ(fs_->GetAttr(kImageIno, &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), builder_.image().size());
+  EXPECT_EQ(fs_->GetAttr(kImageIno + 1, &st), ENOENT);
+}
+
+TEST_F(JigdoFsTest, ReadDirListsEverything) {
+  std::vector<char> buf(4096);
+  size_t used = 0;
+  ASSERT_EQ(fs_->ReadDir(kRootIno, buf.size(), 0, false, buf.data(), &used), 0);
+  const std::string listing(buf.data(), used);
+  EXPECT_NE(listing.find("my image.iso"), std::string::npos);
+  EXPECT_NE(listing.find(kStatusFileName), std::string::npos);
+  // Continuing after the last entry gives nothing.
+  ASSERT_EQ(fs_->ReadDir(kRootIno, buf.size(), 4, true, buf.data(), &used), 0);
+  EXPECT_EQ(used, 0u);
+  EXPECT_EQ(fs_->ReadDir(kImageIno, buf.size(), 0, false, buf.data(), &used), ENOTDIR);
+  EXPECT_EQ(fs_->OpenDir(kImageIno), ENOTDIR);
+  EXPECT_EQ(fs_->OpenDir(kRootIno), 0);
+}
+
+TEST_F(JigdoFsTest, WritesAreReadOnlyErrors) {
+  OpenReply r;
+  EXPECT_EQ(fs_->Open(kImageIno, O_WRONLY, &r), EROFS);
+  EXPECT_EQ(fs_->Open(kImageIno, O_RDWR, &r), EROFS);
+  EXPECT_EQ(fs_->Open(kImageIno, O_RDONLY | O_TRUNC, &r), EROFS);
+  EXPECT_EQ(fs_->Open(kRootIno, O_RDONLY, &r), EISDIR);
+  EXPECT_EQ(fs_->Open(kImageIno + 5, O_RDONLY, &r), ENOENT);
+}
+
+TEST_F(JigdoFsTest, WholeImageInKernelSizedReads) {
+  for (size_t chunk : {size_t{4096}, size_t{128} << 10, size_t{1} << 20}) {
+    int err = -1;
+    std::string got = ReadRange(0, builder_.image().size() + 1000, &err, chunk);
+    ASSERT_EQ(err, 0);
+    ASSERT_EQ(got.size(), builder_.image().size()) << chunk;
+    EXPECT_TRUE(got == builder_.image()) << "chunk " << chunk;
+  }
+  // Past the end: zero bytes, no error.
+  OpenReply r;
+  ASSERT_EQ(fs_->Open(kImageIno, O_RDONLY, &r), 0);
+  std::vector<uint8_t> buf(10);
+  size_t n = 99;
+  EXPECT_EQ(fs_->Read(kImageIno, r.fh, builder_.image().size(), 10, buf.data(), &n, fs_->MakeFetchContext()), 0);
+  EXPECT_EQ(n, 0u);
+  fs_->Release(kImageIno, r.fh);
+}
+
+TEST_F(JigdoFsTest, PlanServesSliceBytesByFdAndLiteralsFromMemory) {
+  OpenReply r;
+  ASSERT_EQ(fs_->Open(kImageIno, O_RDONLY, &r), 0);
+  ReadPlan plan;
+  const size_t len = 200000;
+  ASSERT_EQ(fs_->PlanRead(kImageIno, r.fh, 0, len, &plan, fs_->MakeFetchContext()), 0);
+  EXPECT_EQ(plan.size, len);
+  size_t fd_parts = 0, total = 0;
+  std::string assembled;
+  for (const ReadPlan::Part& p : plan.parts) {
+    total += p.length;
+    std::string bytes(p.length, '\0');
+    if (p.slice != nullptr) {
+      ++fd_parts;
+      ASSERT_GE(p.slice->fd(), 0);
+      ASSERT_EQ(::pread(p.slice->fd(), bytes.data(), p.length, static_cast<off_t>(p.pos)),
+                static_cast<ssize_t>(p.length));
+    } else {
+      std::memcpy(bytes.data(), plan.memory.get() + p.pos, p.length);
+    }
+    assembled += bytes;
+  }
+  EXPECT_EQ(total, len);
+  EXPECT_GE(fd_parts, 5u);
+  EXPECT_TRUE(assembled == builder_.image().substr(0, len));
+  fs_->Release(kImageIno, r.fh);
+}
+
+TEST_F(JigdoFsTest, CorruptSliceIsEioAndCounted) {
+  // Same size, other bytes: fails its checksum.
+  WriteFile(files_[3], Random(5000 + 3001 * 3, 999));
+  uint64_t slice3 = 0;
+  int seen = 0;
+  for (const ImageExtent& e : set_->images()[0].reader->index().extents()) {
+    if (e.kind == ImageExtent::Kind::kSlice && seen++ == 3) slice3 = e.image_offset;
+  }
+  ASSERT_GT(slice3, 0u);
+  OpenReply r;
+  ASSERT_EQ(fs_->Open(kImageIno, O_RDONLY, &r), 0);
+  std::vector<uint8_t> buf(4096);
+  size_t n = 0;
+  EXPECT_EQ(fs_->Read(kImageIno, r.fh, slice3 + 10, 100, buf.data(), &n, fs_->MakeFetchContext()), EIO);
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(fs_->failures().Get(Status::Code::kCorruption), 1u);
+  // Bytes before it are still served.
+  EXPECT_EQ(fs_->Read(kImageIno, r.fh, 0, 100, buf.data(), &n, fs_->MakeFetchContext()), 0);
+  EXPECT_EQ(n, 100u);
+  fs_->Release(kImageIno, r.fh);
+}
+
+TEST_F(JigdoFsTest, SliceThatShrankAfterVerificationIsEio) {
+  int err = -1;
+  ASSERT_EQ(ReadRange(0, builder_.image().size(), &err).size(), builder_.image().size());  // all verified, open
+  ASSERT_EQ(::truncate(files_[0].c_str(), 10), 0);
+  std::vector<uint8_t> buf(4096);
+  size_t n = 0;
+  OpenReply r;
+  ASSERT_EQ(fs_->Open(kImageIno, O_RDONLY, &r), 0);
+  EXPECT_EQ(fs_->Read(kImageIno, r.fh, 0, 4096, buf.data(), &n, fs_->MakeFetchContext()), EIO);
+  fs_->Release(kImageIno, r.fh);
+}
+
+TEST_F(JigdoFsTest, SequentialReadsPrefetchAhead) {
+  ASSERT_NE(fs_->prefetcher(), nullptr);
+  int err = -1;
+  ReadRange(0, 8192, &err, 4096);
+  ASSERT_EQ(err, 0);
+  fs_->prefetcher()->Drain();
+  // The first reads were sequential: slices beyond them were queued.
+  EXPECT_GT(fs_->prefetcher()->stats().queued, 2u);
+  EXPECT_EQ(fs_->prefetcher()->stats().failed, 0u);
+}
+
+TEST_F(JigdoFsTest, StatusFileIsJsonSnapshot) {
+  int err = -1;
+  ReadRange(0, 50000, &err);
+  ASSERT_EQ(err, 0);
+  OpenReply r;
+  ASSERT_EQ(fs_->Open(kStatusIno, O_RDONLY, &r), 0);
+  EXPECT_TRUE(r.direct_io);
+  std::string text;
+  std::vector<uint8_t> buf(7);  // small reads: offsets must work
+  for (;;) {
+    size_t n = 0;
+    ASSERT_EQ(fs_->Read(kStatusIno, r.fh, text.size(), buf.size(), buf.data(), &n, fs_->MakeFetchContext()), 0);
+    if (n == 0) break;
+    text.append(reinterpret_cast<const char*>(buf.data()), n);
+  }
+  fs_->Release(kStatusIno, r.fh);
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text;
+  EXPECT_GE(j["fs"]["reads"].get<uint64_t>(), 1u);
+  EXPECT_EQ(j["fs"]["bytes_read"].get<uint64_t>(), 50000u);
+  EXPECT_TRUE(j["fs"].contains("prefetch"));
+  size_t n = 0;
+  EXPECT_EQ(fs_->Read(kStatusIno, 0, 0, 10, buf.data(), &n, fs_->MakeFetchContext()), EBADF);
+}
+
+}  // namespace
+}  // namespace jigdoofus
