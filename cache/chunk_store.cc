@@ -277,6 +277,7 @@ class ChunkStore::Slice final : public VerifiedSlice {
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const override {
     return store_->ReadAt(id_, offset, out);
   }
+  bool worth_keeping_open() const override { return false; }  // a pin blocks eviction
 
  private:
   ChunkStore* store_;

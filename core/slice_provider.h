@@ -38,6 +38,11 @@ class VerifiedSlice {
   // of slice byte 0 (lets fs/ splice). Otherwise fd() is -1.
   virtual int fd() const { return -1; }
   virtual uint64_t fd_offset() const { return 0; }
+  // Whether a holder (the resolver's LRU of open slices) should keep this
+  // object rather than ask again. False when holding it costs more than
+  // reopening: a chunk-cache slice pins its bytes against eviction, while
+  // getting it again is one read transaction.
+  virtual bool worth_keeping_open() const { return true; }
 };
 
 class SliceProvider {

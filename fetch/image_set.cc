@@ -8,10 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <set>
 
 #include "cache/chunk_store.h"
@@ -48,19 +46,6 @@ struct LoadedJigdo {
 std::chrono::seconds LowSpeedTime(double fetch_timeout_s) {
   const double quarter = fetch_timeout_s / 4;
   return std::chrono::seconds(static_cast<int64_t>(std::clamp(quarter, 2.0, 30.0)));
-}
-
-// A slice the resolver keeps open (its LRU) from the chunk cache is pinned
-// there (not evictable), so the open slices must not fill the cache: the
-// number of slices such that even the largest ones together stay within
-// `budget`; nullopt when all of them fit (the resolver's default applies).
-std::optional<size_t> OpenSliceBudget(std::vector<uint64_t> sizes, uint64_t budget) {
-  std::sort(sizes.begin(), sizes.end(), std::greater<>());
-  size_t n = 0;
-  uint64_t sum = 0;
-  while (n < sizes.size() && sum + sizes[n] <= budget) sum += sizes[n++];
-  if (n == sizes.size()) return std::nullopt;
-  return n;
 }
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
@@ -379,38 +364,27 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     s.sources.push_back(s.mirror.get());
   }
 
-  const uint64_t cache_capacity = options.cache_size ? options.cache_size : kDefaultCacheSize;
   for (LoadedJigdo& j : loaded) {
-    struct Prepared {
-      const JigdoImage* image;
-      std::shared_ptr<const ByteSource> file;
-      std::shared_ptr<const TemplateIndex> index;
-    };
-    std::vector<Prepared> prepared;
-    std::vector<uint64_t> sizes;
+    // Chunk-cache slices are not kept open by the resolver (they would pin
+    // cache space: VerifiedSlice::worth_keeping_open), so its default
+    // bound is about local files only.
+    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources);
+    size_t jigdo_index = s.jigdos.size();
+    s.jigdos.push_back({j, resolver});
     for (const JigdoImage& image : j.file->images()) {
-      JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file, OpenTemplate(image, j.path, s.store.get(), s.documents.get()));
+      JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file,
+                                 OpenTemplate(image, j.path, s.store.get(), s.documents.get()));
       auto index = ReadTemplateIndex(*file);
       if (!index.ok()) return index.status().WithContext(j.path + ": image " + image.filename);
       auto shared_index = std::make_shared<const TemplateIndex>(std::move(index).value());
-      for (const SliceId& id : shared_index->slices()) sizes.push_back(id.size);
-      prepared.push_back({&image, std::move(file), std::move(shared_index)});
-    }
-    std::optional<size_t> max_open;
-    if (s.chunks) max_open = OpenSliceBudget(std::move(sizes), cache_capacity / 2 / loaded.size());
-    auto resolver = max_open ? std::make_shared<SliceResolver>(j.file, s.sources, *max_open)
-                             : std::make_shared<SliceResolver>(j.file, s.sources);
-    size_t jigdo_index = s.jigdos.size();
-    s.jigdos.push_back({j, resolver});
-    for (Prepared& p : prepared) {
-      auto literals = std::make_shared<const LiteralStore>(p.file, p.index);
+      auto literals = std::make_shared<const LiteralStore>(file, shared_index);
       OpenImage open;
-      open.name = p.image->filename;
+      open.name = image.filename;
       open.source = j.path;
       open.jigdo = j.file;
-      open.reader = std::make_unique<ImageReader>(p.index, literals, resolver);
+      open.reader = std::make_unique<ImageReader>(shared_index, literals, resolver);
       set->images_.push_back(std::move(open));
-      s.infos.push_back({p.file->name(), jigdo_index});
+      s.infos.push_back({file->name(), jigdo_index});
     }
   }
   return set;

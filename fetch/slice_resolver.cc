@@ -60,7 +60,7 @@ std::shared_ptr<const VerifiedSlice> SliceResolver::LruFind(const SliceId& slice
 }
 
 void SliceResolver::LruInsert(std::shared_ptr<const VerifiedSlice> slice) {
-  if (max_open_ == 0) return;
+  if (max_open_ == 0 || !slice->worth_keeping_open()) return;
   const Digest digest = slice->id().digest;
   if (auto it = lru_index_.find(digest); it != lru_index_.end()) {
     lru_.erase(it->second);

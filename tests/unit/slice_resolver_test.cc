@@ -26,8 +26,10 @@ using SliceResult = Result<std::shared_ptr<const VerifiedSlice>>;
 
 class MemSlice final : public VerifiedSlice {
  public:
-  MemSlice(SliceId id, std::string data) : id_(std::move(id)), data_(std::move(data)) {}
+  MemSlice(SliceId id, std::string data, bool keep = true)
+      : id_(std::move(id)), data_(std::move(data)), keep_(keep) {}
   const SliceId& id() const override { return id_; }
+  bool worth_keeping_open() const override { return keep_; }
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const override {
     std::memcpy(out.data(), data_.data() + offset, out.size());
     return Status::OK();
@@ -36,6 +38,7 @@ class MemSlice final : public VerifiedSlice {
  private:
   SliceId id_;
   std::string data_;
+  bool keep_;
 };
 
 std::shared_ptr<const VerifiedSlice> Slice(const std::string& data) {
@@ -237,6 +240,27 @@ TEST(SliceResolverTest, LruServesRepeatsAndEvictsOldest) {
   EXPECT_EQ(src.calls(), 3);
   ASSERT_TRUE(resolver.Get(IdOf(d2), FetchContext{}).ok());
   EXPECT_EQ(src.calls(), 4);
+}
+
+// Regression: chunk-cache slices pinned by the LRU blocked eviction in a
+// small cache (reads waited, then EIO). Such slices are not kept open.
+TEST(SliceResolverTest, SlicesNotWorthKeepingOpenStayOutOfTheLru) {
+  const std::string d1 = Content(10, 12);
+  std::weak_ptr<const VerifiedSlice> handed_out;
+  FakeSource src([&](const SliceRequest&, const FetchContext&, int) -> SliceResult {
+    auto s = std::make_shared<MemSlice>(IdOf(d1), d1, /*keep=*/false);
+    handed_out = s;
+    return std::shared_ptr<const VerifiedSlice>(s);
+  });
+  SliceResolver resolver(nullptr, {&src}, /*max_open=*/8);
+  {
+    auto first = resolver.Get(IdOf(d1), FetchContext{});
+    ASSERT_TRUE(first.ok());
+  }
+  EXPECT_TRUE(handed_out.expired());  // nobody holds it: its pin is gone
+  ASSERT_TRUE(resolver.Get(IdOf(d1), FetchContext{}).ok());
+  EXPECT_EQ(src.calls(), 2);
+  EXPECT_EQ(resolver.stats().lru_hits.load(), 0u);
 }
 
 TEST(SliceResolverTest, EvictedSliceStaysUsableByItsHolder) {
