@@ -38,18 +38,22 @@ Result<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& 
 
 FileByteSource::~FileByteSource() { ::close(fd_); }
 
-Result<size_t> FileByteSource::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
+Result<size_t> PreadFully(int fd, uint64_t offset, std::span<uint8_t> out, const std::string& name) {
   size_t done = 0;
   while (done < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::FromErrno(path_ + ": read at offset " + std::to_string(offset + done), errno);
+      return Status::FromErrno(name + ": read at offset " + std::to_string(offset + done), errno);
     }
     if (n == 0) break;
     done += static_cast<size_t>(n);
   }
   return done;
+}
+
+Result<size_t> FileByteSource::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
+  return PreadFully(fd_, offset, out, path_);
 }
 
 Result<size_t> MemoryByteSource::ReadAt(uint64_t offset, std::span<uint8_t> out) const {

@@ -59,6 +59,10 @@ class MemoryByteSource final : public ByteSource {
   std::string data_;
 };
 
+// pread()s until `out` is full or end of file; retries EINTR. Returns the
+// bytes read (short only at end of file). Errors name `name` and the offset.
+Result<size_t> PreadFully(int fd, uint64_t offset, std::span<uint8_t> out, const std::string& name);
+
 // Reads a whole (small) file into memory. Error messages name the path.
 Result<std::string> ReadWholeFile(const std::string& path);
 

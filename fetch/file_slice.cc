@@ -69,18 +69,11 @@ Status FileSlice::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
                                    std::to_string(offset) + " is beyond the slice (" + std::to_string(id_.size) +
                                    " bytes)");
   }
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(path_ + ": read at offset " + std::to_string(offset + done), errno);
-    }
-    if (n == 0) {
-      return Status::IOError(path_ + ": short read at offset " + std::to_string(offset + done) +
-                             " (the file shrank after verification)");
-    }
-    done += static_cast<size_t>(n);
+  auto n = PreadFully(fd_, offset, out, path_);
+  if (!n.ok()) return n.status();
+  if (*n != out.size()) {
+    return Status::IOError(path_ + ": short read at offset " + std::to_string(offset + *n) +
+                           " (the file shrank after verification)");
   }
   return Status::OK();
 }

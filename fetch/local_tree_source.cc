@@ -15,14 +15,6 @@
 namespace jigdoofus {
 namespace {
 
-std::string Absolute(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::absolute(dir, ec);
-  std::string s = ec ? dir : p.lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 // One place to look. `dir` empty: `path` is a file: URL's path (no bound).
 struct Candidate {
   std::string dir;
@@ -40,7 +32,7 @@ void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
 LocalTreeSource::LocalTreeSource(std::map<std::string, std::string> labels, bool use_file_urls,
                                  VerificationStore* store)
     : use_file_urls_(use_file_urls), store_(store) {
-  for (auto& [label, dir] : labels) labels_.emplace(label, Absolute(dir));
+  for (auto& [label, dir] : labels) labels_.emplace(label, AbsoluteDir(dir));
 }
 
 Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRequest& request,

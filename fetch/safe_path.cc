@@ -1,5 +1,7 @@
 #include "fetch/safe_path.h"
 
+#include <filesystem>
+
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
@@ -96,6 +98,14 @@ Result<UniqueFd> OpenBeneath(const std::string& dir, const std::string& rel, int
     if (err == ELOOP) return Refused(dir, rel, "symlink loop or magic link");
     return OpenError(dir, rel, err);
   }
+}
+
+std::string AbsoluteDir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::absolute(dir, ec);
+  std::string s = ec ? dir : p.lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
 }
 
 }  // namespace jigdoofus

@@ -16,6 +16,10 @@ namespace jigdoofus {
 // True if `rel` is non-empty, relative, and has no ".." component.
 bool IsSafeRelativePath(std::string_view rel);
 
+// `dir` made absolute against the current directory and lexically
+// normalised, without a trailing '/' (except for "/" itself).
+std::string AbsoluteDir(const std::string& dir);
+
 // True if the absolute, normalised `path` is `root` or below it (compared
 // component-wise: "/a/bc" is not below "/a/b").
 bool IsPathWithin(std::string_view root, std::string_view path);

@@ -1,4 +1,5 @@
 #include "fetch/scan_source.h"
+#include "fetch/safe_path.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -37,14 +38,6 @@ class ScanSource::MemoStore final : public VerificationStore {
 
 namespace {
 
-std::string Absolute(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::path p = std::filesystem::absolute(dir, ec);
-  std::string s = ec ? dir : p.lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 std::string Join(const std::string& dir, const char* name) {
   return dir == "/" ? dir + name : dir + "/" + name;
 }
@@ -53,7 +46,7 @@ std::string Join(const std::string& dir, const char* name) {
 
 ScanSource::ScanSource(std::vector<std::string> dirs, VerificationStore* store)
     : store_(store), memo_(std::make_unique<MemoStore>(store)) {
-  for (const std::string& d : dirs) dirs_.push_back(Absolute(d));
+  for (const std::string& d : dirs) dirs_.push_back(AbsoluteDir(d));
 }
 
 ScanSource::~ScanSource() {
