@@ -669,22 +669,35 @@ Status CheckOwnStaging(LmdbTxn& txn, const Ctx& c, const std::string& key, const
 }
 }  // namespace
 
-Status ChunkStore::WriteChunk(const std::string& key, uint32_t index, std::span<const uint8_t> data) {
+namespace {
+// Puts `data` as consecutive chunks starting at `first_index`.
+Status PutChunks(LmdbTxn& txn, MDB_dbi chunks, const std::string& key, uint32_t first_index,
+                 std::span<const uint8_t> data) {
+  for (uint32_t i = first_index; !data.empty(); ++i) {
+    const size_t n = std::min<size_t>(kChunkSize, data.size());
+    JIGDOOFUS_RETURN_IF_ERROR(txn.Put(chunks, ChunkKey(key, i), data.first(n)));
+    data = data.subspan(n);
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Status ChunkStore::WriteChunks(const std::string& key, uint32_t first_index, std::span<const uint8_t> data) {
   const Owner& self = self_;
   Ctx c{dbs_.slices, dbs_.chunks, dbs_.lru, dbs_.meta, env_->dir()};
   return env_->Update([&](LmdbTxn& txn) -> Status {
     JIGDOOFUS_RETURN_IF_ERROR(CheckOwnStaging(txn, c, key, self));
-    return txn.Put(c.chunks, ChunkKey(key, index), data);
+    return PutChunks(txn, c.chunks, key, first_index, data);
   });
 }
 
-Status ChunkStore::Publish(const std::string& key, uint64_t size, uint32_t last_index,
-                           std::span<const uint8_t> last_chunk) {
+Status ChunkStore::Publish(const std::string& key, uint64_t size, uint32_t first_index,
+                           std::span<const uint8_t> tail) {
   const Owner& self = self_;
   Ctx c{dbs_.slices, dbs_.chunks, dbs_.lru, dbs_.meta, env_->dir()};
   return env_->Update([&](LmdbTxn& txn) -> Status {
     JIGDOOFUS_RETURN_IF_ERROR(CheckOwnStaging(txn, c, key, self));
-    if (size > 0) JIGDOOFUS_RETURN_IF_ERROR(txn.Put(c.chunks, ChunkKey(key, last_index), last_chunk));
+    JIGDOOFUS_RETURN_IF_ERROR(PutChunks(txn, c.chunks, key, first_index, tail));
     JIGDOOFUS_ASSIGN_OR_RETURN(Totals t, LoadTotals(txn, c));
     SliceMeta m;
     m.state = kStateComplete;
@@ -723,7 +736,7 @@ void ChunkStore::EndWriter(const std::string& key) {
 
 ChunkStore::Writer::Writer(ChunkStore* store, SliceId id, std::string key, bool already_complete)
     : store_(store), id_(id), key_(std::move(key)), already_complete_(already_complete), hasher_(id.digest.algo) {
-  if (!already_complete_) buf_.reserve(std::min<uint64_t>(kChunkSize, id_.size));
+  if (!already_complete_) buf_.reserve(std::min<uint64_t>(kWriteBatchBytes, id_.size));
 }
 
 ChunkStore::Writer::~Writer() {
@@ -755,17 +768,17 @@ Status ChunkStore::Writer::Append(std::span<const uint8_t> bytes) {
   appended_ += bytes.size();
   if (already_complete_) return Status::OK();
   while (!bytes.empty()) {
-    if (buf_.size() == kChunkSize) {
-      // Full and more is coming: write it. The last chunk waits for Commit.
-      Status s = store_->WriteChunk(key_, next_index_, buf_);
+    if (buf_.size() == kWriteBatchBytes) {
+      // Full and more is coming: write it. The last batch waits for Commit.
+      Status s = store_->WriteChunks(key_, next_index_, buf_);
       if (!s.ok()) {
         Fail(s);
         return error_;
       }
-      ++next_index_;
+      next_index_ += kWriteBatchChunks;
       buf_.clear();
     }
-    size_t take = std::min<size_t>(kChunkSize - buf_.size(), bytes.size());
+    size_t take = std::min<size_t>(kWriteBatchBytes - buf_.size(), bytes.size());
     buf_.insert(buf_.end(), bytes.begin(), bytes.begin() + take);
     bytes = bytes.subspan(take);
   }
