@@ -368,7 +368,9 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     // Chunk-cache slices are not kept open by the resolver (they would pin
     // cache space: VerifiedSlice::worth_keeping_open), so its default
     // bound is about local files only.
-    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources);
+    auto resolver = options.max_open_slices
+                        ? std::make_shared<SliceResolver>(j.file, s.sources, options.max_open_slices)
+                        : std::make_shared<SliceResolver>(j.file, s.sources);
     size_t jigdo_index = s.jigdos.size();
     s.jigdos.push_back({j, resolver});
     for (const JigdoImage& image : j.file->images()) {

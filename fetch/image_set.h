@@ -37,6 +37,9 @@ struct ImageSetOptions {
   bool offline = false;
   int jobs = 8;
   double fetch_timeout_s = 60;                     // bound on one read's wait for a slice
+  // Verified local slices each resolver keeps open (one fd each); 0: the
+  // resolver's default. The mount sizes it from RLIMIT_NOFILE.
+  size_t max_open_slices = 0;
 };
 
 struct OpenImage {

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <climits>
@@ -331,7 +333,9 @@ int RunLoop(const CommandLine& cl, fuse_session* se) {
   } else {
     fuse_loop_config* config = fuse_loop_cfg_create();
     fuse_loop_cfg_set_clone_fd(config, 1);
-    fuse_loop_cfg_set_idle_threads(config, 10);
+    // Only a cap on threads: any max_idle_threads other than libfuse's
+    // default (-1) makes its loop create and destroy a thread per request
+    // once the idle pool is busy (seen here: one clone3 per 4 KiB read).
     fuse_loop_cfg_set_max_threads(config, 64);
     rc = fuse_session_loop_mt(se, config);
     fuse_loop_cfg_destroy(config);
@@ -398,6 +402,23 @@ void DetachStdio() {
   if (null > 2) ::close(null);
 }
 
+// Random readers touch slices all over the image; each open verified slice
+// is one fd. Raise the soft fd limit to the hard one (capped) and let each
+// resolver keep up to a quarter of it open, so a DVD's few thousand
+// slices stay open instead of being reopened (and looked up) per read.
+size_t RaiseFdLimitAndPickOpenSlices(size_t jigdo_count_hint) {
+  constexpr rlim_t kWantFds = 65536;
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  rlim_t want = rl.rlim_max == RLIM_INFINITY ? kWantFds : std::min(rl.rlim_max, kWantFds);
+  if (want > rl.rlim_cur) {
+    rl.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  const size_t budget = static_cast<size_t>(rl.rlim_cur) / 4 / std::max<size_t>(1, jigdo_count_hint);
+  return std::clamp<size_t>(budget, 64, 8192);
+}
+
 // All the work, in the daemon child or in the foreground. `report_fd`: the
 // pipe to the waiting parent, or -1.
 int Serve(const CommandLine& cl, int report_fd) {
@@ -405,7 +426,11 @@ int Serve(const CommandLine& cl, int report_fd) {
   fuse_set_log_func(LibfuseLog);
   Status st = CheckMountpoint(cl.mountpoint);
   if (!st.ok()) return report.Fail(st.message());
-  auto images = ImageSet::Open(cl.images);
+  ImageSetOptions image_options = cl.images;
+  if (image_options.max_open_slices == 0) {
+    image_options.max_open_slices = RaiseFdLimitAndPickOpenSlices(image_options.sources.size());
+  }
+  auto images = ImageSet::Open(image_options);
   if (!images.ok()) return report.Fail(images.status().message());
   JigdoFsOptions fs_options;
   fs_options.fetch_timeout_s = cl.images.fetch_timeout_s;

@@ -18,7 +18,7 @@
 #pragma once
 
 #ifndef FUSE_USE_VERSION
-#define FUSE_USE_VERSION 35
+#define FUSE_USE_VERSION 312
 #endif
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
