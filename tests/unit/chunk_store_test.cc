@@ -3,6 +3,7 @@
 // eviction and the size bound, crash safety under SIGKILL, two processes
 // sharing a directory, and readers racing a writer.
 #include "cache/chunk_store.h"
+#include "tests/unit/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -23,18 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "jdf-chunks-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing_util::TempDir;
 
 // Deterministic content for (seed, size).
 std::vector<uint8_t> Content(uint64_t seed, uint64_t size) {

@@ -9,6 +9,7 @@
 
 #include "core/jigdo_file.h"
 #include "core/jigdo_words.h"
+#include "tests/unit/temp_dir.h"
 
 namespace jigdoofus {
 namespace {
@@ -157,26 +158,7 @@ std::string GzipRepeated(char c, size_t count) {
 }
 
 // A temp directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "jigdo_parser_test.XXXXXX").string();
-    char* p = mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string Write(const std::string& rel, std::string_view data) const {
-    std::filesystem::path p = std::filesystem::path(path_) / rel;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream(p, std::ios::binary) << data;
-    return p.string();
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing_util::TempDir;
 
 // ---- Real files ----
 

@@ -1,6 +1,7 @@
 // Tests for LmdbEnv (schema, errors, multi-process) and
 // LmdbVerificationStore, against real LMDB in temp directories.
 #include "cache/lmdb_env.h"
+#include "tests/unit/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -17,18 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "jdf-lmdb-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing_util::TempDir;
 
 LmdbOptions SmallOptions() {
   LmdbOptions o;
