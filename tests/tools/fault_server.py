@@ -376,6 +376,16 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
 
+    # A test that dies (a ctest timeout, kill -9) cannot stop its server by
+    # pid: exit when the parent goes away, so no server outlives its test.
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+    threading.Thread(target=watch_parent, daemon=True).start()
+
     port = server.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"
