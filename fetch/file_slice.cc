@@ -13,7 +13,17 @@
 namespace jigdoofus {
 namespace {
 
-constexpr size_t kHashChunk = size_t{1} << 20;  // 1 MiB per pread while hashing
+// Bytes per pread while hashing: small enough that the buffer stays in the
+// CPU cache between the copy and the hash.
+constexpr size_t kHashChunk = size_t{256} << 10;
+
+// One hashing buffer per thread, reused: a fresh buffer per file made every
+// pread fault in new zeroed pages (a sixth of the daemon's CPU time on a
+// first read of a local tree).
+uint8_t* ThreadHashBuffer() {
+  thread_local std::unique_ptr<uint8_t[]> buf = std::make_unique_for_overwrite<uint8_t[]>(kHashChunk);
+  return buf.get();
+}
 
 std::string Describe(const SliceId& id) {
   return std::string(HashAlgoName(id.digest.algo)) + " " + id.digest.ToBase64() + ", " +
@@ -25,15 +35,13 @@ Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo a
                       const FetchContext& ctx) {
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   Hasher hasher(algo);
-  // Not value-initialised: pread fills what the hasher reads.
-  const size_t buf_size = static_cast<size_t>(std::min<uint64_t>(kHashChunk, std::max<uint64_t>(size, 1)));
-  auto buf = std::make_unique_for_overwrite<uint8_t[]>(buf_size);
+  uint8_t* const buf = ThreadHashBuffer();
   uint64_t done = 0;
   while (done < size) {
     if (ctx.cancelled()) return Status::Cancelled(path + ": hashing cancelled");
     if (ctx.expired()) return Status::TimedOut(path + ": deadline passed while hashing");
-    size_t want = static_cast<size_t>(std::min<uint64_t>(buf_size, size - done));
-    ssize_t n = ::pread(fd, buf.get(), want, static_cast<off_t>(done));
+    size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, size - done));
+    ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(done));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(path + ": read at offset " + std::to_string(done), errno);
@@ -42,7 +50,7 @@ Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo a
       return Status::IOError(path + ": file shrank to " + std::to_string(done) + " bytes while hashing (expected " +
                              std::to_string(size) + ")");
     }
-    hasher.Update(std::span<const uint8_t>(buf.get(), static_cast<size_t>(n)));
+    hasher.Update(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
     done += static_cast<uint64_t>(n);
   }
   return hasher.Finish();

@@ -19,7 +19,6 @@ namespace {
 // Largest read we allocate for; the kernel never asks for more than
 // max_pages (256 pages with libfuse 3) anyway.
 constexpr size_t kMaxReadSize = size_t{16} << 20;
-constexpr unsigned kMaxWrite = 1u << 20;  // makes libfuse ask the kernel for 256-page requests
 constexpr blksize_t kPreferredIoSize = 1 << 20;
 
 std::chrono::steady_clock::duration Seconds(double s) {
@@ -118,10 +117,23 @@ BufVecPtr MakeBufVec(const ReadPlan& plan) {
   return v;
 }
 
+// A per-thread reply buffer for replies we copy, grown as needed and reused
+// (a fresh one per read would fault in new pages every time).
+uint8_t* ThreadReplyBuffer(size_t size) {
+  thread_local std::unique_ptr<uint8_t[]> buf;
+  thread_local size_t capacity = 0;
+  if (capacity < size) {
+    buf = std::make_unique_for_overwrite<uint8_t[]>(size);
+    capacity = size;
+  }
+  return buf.get();
+}
+
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   // `plan` holds the slices (their fds) until the reply has been sent.
   ReadPlan plan;
   BufVecPtr bufv;
+  const uint8_t* copied = nullptr;  // the reply, when we copy it ourselves
   JigdoFs* fs = FsOf(req);
   int err = Guarded("read", [&] {
     if (off < 0) return EINVAL;
@@ -129,19 +141,29 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     FetchContext ctx = fs->MakeFetchContext();
     ctx.interrupted = [req] { return fuse_req_interrupted(req) != 0; };
     int e = fs->PlanRead(ino, fi->fh, static_cast<uint64_t>(off), size, &plan, ctx);
-    if (e == 0) bufv = MakeBufVec(plan);
+    if (e != 0 || plan.parts.empty()) return e;
+    if (plan.parts.size() == 1 && plan.parts[0].slice == nullptr) {
+      copied = plan.memory.get();  // literal bytes only: already in memory
+    } else if (!fs->splice() || !fs->splice_budget().Fits(plan.size, plan.parts.size())) {
+      // libfuse would copy into a fresh buffer; copy into a reused one.
+      uint8_t* buf = ThreadReplyBuffer(plan.size);
+      e = fs->CopyPlan(plan, static_cast<uint64_t>(off), buf);
+      copied = buf;
+      fs->CountReply(false);
+    } else {
+      bufv = MakeBufVec(plan);
+      fs->CountReply(true);
+    }
     return e;
   });
   if (err != 0) {
     fuse_reply_err(req, err);
   } else if (plan.parts.empty()) {
     fuse_reply_buf(req, nullptr, 0);
-  } else if (plan.parts.size() == 1 && plan.parts[0].slice == nullptr) {
-    fuse_reply_buf(req, reinterpret_cast<const char*>(plan.memory.get()), plan.size);
+  } else if (copied != nullptr) {
+    fuse_reply_buf(req, reinterpret_cast<const char*>(copied), plan.size);
   } else {
-    // Without splice, libfuse preads the fd parts into one buffer.
-    fuse_reply_data(req, bufv.get(),
-                    fs->splice() ? FUSE_BUF_SPLICE_MOVE : static_cast<fuse_buf_copy_flags>(FUSE_BUF_NO_SPLICE));
+    fuse_reply_data(req, bufv.get(), FUSE_BUF_SPLICE_MOVE);
   }
 }
 
@@ -253,7 +275,11 @@ const fuse_lowlevel_ops& JigdoFs::Ops() {
 }
 
 JigdoFs::JigdoFs(const ImageSet* images, JigdoFsOptions options)
-    : images_(images), options_(options), uid_(::getuid()), gid_(::getgid()) {
+    : images_(images),
+      options_(options),
+      splice_budget_(SpliceBudget::FromSystem()),
+      uid_(::getuid()),
+      gid_(::getgid()) {
   if (options_.prefetch_threads > 0) {
     PrefetcherOptions po;
     po.threads = options_.prefetch_threads;
@@ -405,6 +431,12 @@ int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uin
   ReadPlan plan;
   int err = PlanRead(ino, fh, offset, size, &plan, ctx);
   if (err != 0) return err;
+  err = CopyPlan(plan, offset, out);
+  if (err == 0) *n = plan.size;
+  return err;
+}
+
+int JigdoFs::CopyPlan(const ReadPlan& plan, uint64_t offset, uint8_t* out) {
   size_t done = 0;
   for (const ReadPlan::Part& part : plan.parts) {
     std::span<uint8_t> dst(out + done, part.length);
@@ -414,13 +446,12 @@ int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uin
       Status st = part.slice->ReadAt(part.pos - part.slice->fd_offset(), dst);
       if (!st.ok()) {
         failures_.Count(st.code());
-        spdlog::warn("[{}] read of {} bytes at {}: {}", FailureTag(st.code()), size, offset, st.message());
+        spdlog::warn("[{}] read of {} bytes at {}: {}", FailureTag(st.code()), plan.size, offset, st.message());
         return ErrnoFromStatus(st);
       }
     }
     done += part.length;
   }
-  *n = done;
   return 0;
 }
 
@@ -490,9 +521,10 @@ void JigdoFs::Init(fuse_conn_info* conn) {
     if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
   }
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
-  // max_write also sets the kernel's max_pages (request size) in libfuse 3;
+  // max_write also sets the kernel's max_pages (request size) in libfuse 3:
+  // sized so that replies fit the pipe libfuse splices through.
   // max_readahead is left at what the kernel offered (it cannot be raised).
-  conn->max_write = kMaxWrite;
+  conn->max_write = static_cast<unsigned>(splice_budget_.max_request_bytes());
   spdlog::debug("FUSE init: protocol {}.{}, max_readahead {}, max_write {}, capable {:#x}, want {:#x}",
                 conn->proto_major, conn->proto_minor, conn->max_readahead, conn->max_write, conn->capable,
                 conn->want);
@@ -509,6 +541,7 @@ std::string JigdoFs::StatusText() const {
   j["fs"] = {{"mounted_at", mount_time_.tv_sec},
              {"reads", reads_.load()},
              {"bytes_read", bytes_read_.load()},
+             {"replies", {{"fd_backed", replies_fd_backed_.load()}, {"copied", replies_copied_.load()}}},
              {"failures", failures_.Snapshot()}};
   if (prefetcher_ != nullptr) {
     PrefetcherStats ps = prefetcher_->stats();

@@ -35,6 +35,7 @@
 #include "core/slice_provider.h"
 #include "fetch/image_set.h"
 #include "fs/errno_map.h"
+#include "fs/splice_budget.h"
 
 namespace jigdoofus {
 
@@ -81,6 +82,10 @@ class JigdoFs {
   // Counts the read and feeds the file handle's read-ahead.
   int PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, ReadPlan* plan,
                const FetchContext& ctx);
+  // Copies the bytes of `plan` (a read at `offset`) into out[0, plan.size).
+  int CopyPlan(const ReadPlan& plan, uint64_t offset, uint8_t* out);
+  // Counts how OpRead replied (status file: fs.replies).
+  void CountReply(bool fd_backed) { (fd_backed ? replies_fd_backed_ : replies_copied_).fetch_add(1, std::memory_order_relaxed); }
   // PlanRead, then copies the bytes into out[0, size); *n is the count.
   int Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
            const FetchContext& ctx);
@@ -98,6 +103,8 @@ class JigdoFs {
   FetchContext MakeFetchContext() const;
   const FailureCounters& failures() const { return failures_; }
   bool splice() const { return options_.splice; }
+  // Request size, and which replies libfuse can splice (fs/splice_budget.h).
+  const SpliceBudget& splice_budget() const { return splice_budget_; }
   // Null when read-ahead is off.
   Prefetcher* prefetcher() const { return prefetcher_.get(); }
 
@@ -108,6 +115,7 @@ class JigdoFs {
 
   const ImageSet* images_;
   JigdoFsOptions options_;
+  SpliceBudget splice_budget_;
   struct timespec mount_time_{};
   std::vector<struct timespec> image_mtimes_;  // the .jigdo's mtime, per image
   uid_t uid_;
@@ -115,6 +123,8 @@ class JigdoFs {
   FailureCounters failures_;
   std::atomic<uint64_t> reads_{0};
   std::atomic<uint64_t> bytes_read_{0};
+  std::atomic<uint64_t> replies_fd_backed_{0};  // fd-backed, libfuse may splice
+  std::atomic<uint64_t> replies_copied_{0};   // copied by us (too many parts for the pipe, or splice off)
   // Declared last: destroyed first, so no worker runs once the rest goes.
   std::unique_ptr<Prefetcher> prefetcher_;
 };

@@ -249,5 +249,27 @@ TEST_F(JigdoFsTest, StatusFileIsJsonSnapshot) {
   EXPECT_EQ(fs_->Read(kStatusIno, 0, 0, 10, buf.data(), &n, fs_->MakeFetchContext()), EBADF);
 }
 
+// libfuse splices a reply only through a pipe of page*(buffers+2)+16+payload
+// bytes; unprivileged pipes stop at fs.pipe-max-size.
+TEST(SpliceBudgetTest, RequestsLeaveRoomInThePipe) {
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  SpliceBudget usual(size_t{1} << 20);  // the default fs.pipe-max-size
+  EXPECT_EQ(usual.max_request_bytes(), size_t{768} << 10);
+  EXPECT_TRUE(usual.Fits(usual.max_request_bytes(), 1));
+  EXPECT_TRUE(usual.Fits(usual.max_request_bytes(), 60));
+  EXPECT_FALSE(usual.Fits(usual.max_request_bytes(), 70));
+  // What 1 MiB requests did: no reply could ever be spliced.
+  EXPECT_FALSE(usual.Fits(size_t{1} << 20, 1));
+  EXPECT_TRUE(usual.Fits((size_t{1} << 20) - 3 * page - 16, 1));
+  EXPECT_FALSE(usual.Fits((size_t{1} << 20) - 3 * page - 15, 1));
+
+  EXPECT_EQ(SpliceBudget(size_t{64} << 10).max_request_bytes(), size_t{128} << 10);  // the kernel's default
+  EXPECT_EQ(SpliceBudget(size_t{16} << 20).max_request_bytes(), size_t{1} << 20);    // FUSE's maximum
+  EXPECT_EQ(SpliceBudget(size_t{1000} << 10).max_request_bytes() % page, 0u);
+  const SpliceBudget system = SpliceBudget::FromSystem();
+  EXPECT_GE(system.max_request_bytes(), size_t{128} << 10);
+  EXPECT_LE(system.max_request_bytes(), size_t{1} << 20);
+}
+
 }  // namespace
 }  // namespace jigdoofus
