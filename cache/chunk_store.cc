@@ -445,8 +445,10 @@ Result<std::unique_ptr<ChunkStore::Writer>> ChunkStore::BeginSlice(const SliceId
     // Evict least recently used complete slices until the slice fits.
     if (t.used + id.size > options_.capacity) {
       if (!with_lock) {
+        // Commit nothing but the touches (failing would abort the other
+        // callers' work grouped into this transaction); come back locked.
         need_lock = true;
-        return Status::Unavailable("retry with the eviction lock");
+        return StoreTotals(txn, c, t);
       }
       std::vector<std::pair<std::string, SliceMeta>> victims;
       uint64_t freed = 0;
@@ -494,8 +496,10 @@ Result<std::unique_ptr<ChunkStore::Writer>> ChunkStore::BeginSlice(const SliceId
     std::unique_lock<std::shared_mutex> evict_lock(pin_mu_, std::defer_lock);
     if (with_lock) evict_lock.lock();
     need_lock = false;
-    s = env_->Update(stage);
-    if (!need_lock || with_lock) break;
+    // Grouped with other writers' commits: one flush to disk for all.
+    s = env_->UpdateGrouped(stage);
+    if (!s.ok() || !need_lock || with_lock) break;
+    touches.clear();  // applied by the committed first try
     with_lock = true;
   }
   if (!s.ok() || already) {
@@ -685,7 +689,7 @@ Status PutChunks(LmdbTxn& txn, MDB_dbi chunks, const std::string& key, uint32_t 
 Status ChunkStore::WriteChunks(const std::string& key, uint32_t first_index, std::span<const uint8_t> data) {
   const Owner& self = self_;
   Ctx c{dbs_.slices, dbs_.chunks, dbs_.lru, dbs_.meta, env_->dir()};
-  return env_->Update([&](LmdbTxn& txn) -> Status {
+  return env_->UpdateGrouped([&](LmdbTxn& txn) -> Status {
     JIGDOOFUS_RETURN_IF_ERROR(CheckOwnStaging(txn, c, key, self));
     return PutChunks(txn, c.chunks, key, first_index, data);
   });
@@ -695,7 +699,7 @@ Status ChunkStore::Publish(const std::string& key, uint64_t size, uint32_t first
                            std::span<const uint8_t> tail) {
   const Owner& self = self_;
   Ctx c{dbs_.slices, dbs_.chunks, dbs_.lru, dbs_.meta, env_->dir()};
-  return env_->Update([&](LmdbTxn& txn) -> Status {
+  return env_->UpdateGrouped([&](LmdbTxn& txn) -> Status {
     JIGDOOFUS_RETURN_IF_ERROR(CheckOwnStaging(txn, c, key, self));
     JIGDOOFUS_RETURN_IF_ERROR(PutChunks(txn, c.chunks, key, first_index, tail));
     JIGDOOFUS_ASSIGN_OR_RETURN(Totals t, LoadTotals(txn, c));
@@ -777,6 +781,18 @@ Status ChunkStore::Writer::Append(std::span<const uint8_t> bytes) {
       }
       next_index_ += kWriteBatchChunks;
       buf_.clear();
+    }
+    if (buf_.empty() && bytes.size() > kWriteBatchBytes) {
+      // A whole batch with more behind it: write it from the caller's
+      // bytes without copying it into buf_ first.
+      Status s = store_->WriteChunks(key_, next_index_, bytes.first(kWriteBatchBytes));
+      if (!s.ok()) {
+        Fail(s);
+        return error_;
+      }
+      next_index_ += kWriteBatchChunks;
+      bytes = bytes.subspan(kWriteBatchBytes);
+      continue;
     }
     size_t take = std::min<size_t>(kWriteBatchBytes - buf_.size(), bytes.size());
     buf_.insert(buf_.end(), bytes.begin(), bytes.begin() + take);

@@ -253,6 +253,54 @@ Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
   }
 }
 
+struct LmdbEnv::GroupedOp {
+  const std::function<Status(LmdbTxn&)>* fn;
+  Status result;
+  bool done = false;
+};
+
+Status LmdbEnv::UpdateGrouped(const std::function<Status(LmdbTxn&)>& fn) {
+  GroupedOp op{&fn, Status::OK(), false};
+  std::unique_lock<std::mutex> lock(group_mu_);
+  group_queue_.push_back(&op);
+  // Wait until a leader ran our op, or until no group is running (then our
+  // op is still queued and we lead the next group).
+  group_cv_.wait(lock, [&] { return op.done || !group_running_; });
+  if (op.done) return op.result;
+  group_running_ = true;
+  std::vector<GroupedOp*> group;
+  group.swap(group_queue_);
+  lock.unlock();
+
+  Status all = Update([&group](LmdbTxn& txn) -> Status {
+    for (GroupedOp* o : group) JIGDOOFUS_RETURN_IF_ERROR((*o->fn)(txn));
+    return Status::OK();
+  });
+  const bool fallback = !all.ok() && group.size() > 1;
+  if (!fallback) {
+    for (GroupedOp* o : group) o->result = all;
+  } else {
+    for (GroupedOp* o : group) o->result = Update(*o->fn);
+  }
+
+  lock.lock();
+  ++group_stats_.transactions;
+  group_stats_.ops += group.size();
+  group_stats_.fallbacks += fallback ? 1 : 0;
+  for (GroupedOp* o : group) o->done = true;
+  group_running_ = false;
+  lock.unlock();
+  group_cv_.notify_all();
+  return op.result;
+}
+
+LmdbEnv::GroupCommitStats LmdbEnv::group_commit_stats() {
+  std::lock_guard<std::mutex> lock(group_mu_);
+  GroupCommitStats s = group_stats_;
+  s.queued = group_queue_.size();
+  return s;
+}
+
 Status LmdbEnv::View(const std::function<Status(LmdbTxn&)>& fn) const {
   JIGDOOFUS_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*this, true));
   return fn(txn);

@@ -27,6 +27,7 @@
 
 #include <lmdb.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -35,6 +36,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cache/verification_store.h"
 #include "core/result.h"
@@ -75,6 +77,23 @@ class LmdbEnv {
   // at its start. Returns fn's error (the transaction is aborted) or the
   // commit's.
   Status Update(const std::function<Status(LmdbTxn&)>& fn);
+  // Update with group commit: callers that arrive while a grouped
+  // transaction is committing (waiting for its flush to disk) queue up, and
+  // the next one to run takes them all, runs their fns in arrival order in
+  // one write transaction and commits once: one flush for the group instead
+  // of one each. If any fn (or the commit) fails, the group's transaction
+  // is aborted and every fn of it is run alone with Update, so a failure
+  // only ever affects its own caller. Returns this caller's fn's result.
+  // `fn` must be re-runnable (as for Update) and independent of the other
+  // callers' fns; it runs on whichever caller's thread leads the group.
+  Status UpdateGrouped(const std::function<Status(LmdbTxn&)>& fn);
+  struct GroupCommitStats {
+    uint64_t transactions = 0;  // grouped transactions run
+    uint64_t ops = 0;           // fns they carried
+    uint64_t fallbacks = 0;     // groups that failed and ran their fns alone
+    size_t queued = 0;          // fns waiting for the next group now
+  };
+  GroupCommitStats group_commit_stats();
   // Runs `fn` in a read transaction (aborted afterwards).
   Status View(const std::function<Status(LmdbTxn&)>& fn) const;
 
@@ -96,6 +115,15 @@ class LmdbEnv {
   // lock -> db_mu_.
   mutable std::shared_mutex map_mu_;
   std::mutex db_mu_;  // serialises OpenDb
+
+  // Group commit (UpdateGrouped). group_mu_ is a leaf: never held while a
+  // transaction begins.
+  struct GroupedOp;
+  std::mutex group_mu_;
+  std::condition_variable group_cv_;
+  std::vector<GroupedOp*> group_queue_;  // GUARDED_BY(group_mu_)
+  bool group_running_ = false;           // GUARDED_BY(group_mu_)
+  GroupCommitStats group_stats_;         // GUARDED_BY(group_mu_)
 };
 
 // Move-only transaction; aborts unless Commit() succeeded. Holds the

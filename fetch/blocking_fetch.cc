@@ -77,7 +77,7 @@ Result<std::string> FetchToString(Downloader& downloader, const std::string& url
   req.max_size = max_size;
   req.on_data = [body](std::span<const uint8_t> d) {
     body->append(reinterpret_cast<const char*>(d.data()), d.size());
-    return true;
+    return DataAction::kContinue;
   };
   JIGDOOFUS_RETURN_IF_ERROR(RunAndWait(downloader, std::move(req), ctx));
   return std::move(*body);
@@ -103,12 +103,12 @@ Result<uint64_t> FetchToFile(Downloader& downloader, const std::string& url, con
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         sink->write_errno = n < 0 ? errno : EIO;
-        return false;
+        return DataAction::kAbort;
       }
       d = d.subspan(static_cast<size_t>(n));
       sink->written += static_cast<uint64_t>(n);
     }
-    return true;
+    return DataAction::kContinue;
   };
   Status st = RunAndWait(downloader, std::move(req), ctx);
   if (sink->write_errno != 0) st = Status::FromErrno(part + ": write failed", sink->write_errno);

@@ -15,6 +15,7 @@ struct Downloader::Transfer {
   uint64_t bytes = 0;       // handed to on_data so far
   bool too_long = false;    // the write callback refused more bytes
   bool consumer_abort = false;
+  bool paused = false;      // on_data said kPause; waiting for Resume()
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 
@@ -181,6 +182,16 @@ void Downloader::Cancel(TransferHandle handle) {
   curl_multi_wakeup(multi_.get());
 }
 
+void Downloader::Resume(TransferHandle handle) {
+  if (handle.id == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    resumes_.push_back(handle.id);
+  }
+  curl_multi_wakeup(multi_.get());
+}
+
 DownloaderStats Downloader::stats() const {
   DownloaderStats s;
   s.submitted = counters_.submitted.load(std::memory_order_relaxed);
@@ -216,13 +227,26 @@ void Downloader::Run() {
 void Downloader::DrainQueues(bool* stopping) {
   std::deque<std::unique_ptr<Transfer>> fresh;
   std::vector<uint64_t> cancels;
+  std::vector<uint64_t> resumes;
   {
     std::lock_guard<std::mutex> lock(mu_);
     fresh.swap(submitted_);
     cancels.swap(cancels_);
+    resumes.swap(resumes_);
     *stopping = stopping_;
   }
   for (auto& t : fresh) waiting_.push_back(std::move(t));
+  for (uint64_t id : resumes) {
+    auto it = active_.find(id);
+    if (it == active_.end() || !it->second->paused) continue;
+    it->second->paused = false;
+    // May call WriteCallback at once with the held bytes (which may pause again).
+    CURLcode rc = curl_easy_pause(it->second->easy.get(), CURLPAUSE_CONT);
+    if (rc != CURLE_OK) {
+      std::string msg = it->second->req.url + ": cannot resume: " + curl_easy_strerror(rc);
+      FinishActive(id, DownloadResult{FetchError::kInternal, 0, std::move(msg), 0});
+    }
+  }
   for (uint64_t id : cancels) {
     DownloadResult cancelled{FetchError::kCancelled, 0, "", 0};
     if (auto it = active_.find(id); it != active_.end()) {
@@ -333,9 +357,17 @@ size_t Downloader::WriteCallback(char* data, size_t size, size_t nmemb, void* us
     t->too_long = true;
     return 0;  // CURLE_WRITE_ERROR, classified as kTooLong
   }
-  if (t->req.on_data && !t->req.on_data(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), n))) {
-    t->consumer_abort = true;
-    return 0;
+  if (t->req.on_data) {
+    switch (t->req.on_data(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data), n))) {
+      case DataAction::kContinue:
+        break;
+      case DataAction::kPause:
+        t->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+      case DataAction::kAbort:
+        t->consumer_abort = true;
+        return 0;
+    }
   }
   t->bytes += n;
   return n;

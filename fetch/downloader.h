@@ -53,6 +53,15 @@ struct DownloadResult {
   bool ok() const { return error == FetchError::kOk; }
 };
 
+// What on_data wants done after seeing a piece of the body.
+enum class DataAction {
+  kContinue,  // the bytes were taken
+  kPause,     // the bytes were NOT taken: pause the transfer; Resume()
+              // hands the same bytes again (flow control for consumers
+              // that work off the I/O thread)
+  kAbort,     // stop the transfer (on_done gets kCancelled)
+};
+
 struct DownloadRequest {
   std::string url;  // absolute, already percent-encoded (see fetch/server_url.h)
   // The exact body size when known (a slice); a different size fails the
@@ -61,9 +70,10 @@ struct DownloadRequest {
   // Upper bound when the size is unknown (.jigdo, template): kTooLong past it.
   uint64_t max_size = std::numeric_limits<uint64_t>::max();
   // Body bytes, in order, on the I/O thread; never bytes of an HTTP error
-  // page. Return false to abort (on_done then gets kCancelled). Must be
-  // quick: it holds up every other transfer. May be empty.
-  std::function<bool(std::span<const uint8_t>)> on_data;
+  // page. Must be quick: it holds up every other transfer, so slow work
+  // (hashing, storing) belongs on another thread, with kPause as the
+  // brake. May be empty.
+  std::function<DataAction(std::span<const uint8_t>)> on_data;
   // Called exactly once, on the I/O thread, when the transfer ends for any
   // reason (if Submit runs during shutdown: on the submitting thread).
   std::function<void(const DownloadResult&)> on_done;
@@ -113,6 +123,10 @@ class Downloader {
   // Aborts the transfer if it has not ended yet (its on_done then gets
   // kCancelled, promptly, on the I/O thread); a no-op otherwise.
   void Cancel(TransferHandle handle);
+  // Restarts a transfer that on_data paused (kPause): on_data gets the
+  // refused bytes again. A no-op if it is not paused or has ended. While
+  // paused, a transfer does not count as slow (low_speed_limit).
+  void Resume(TransferHandle handle);
   DownloaderStats stats() const;
   const DownloaderOptions& options() const { return options_; }
 
@@ -138,6 +152,7 @@ class Downloader {
   mutable std::mutex mu_;
   std::deque<std::unique_ptr<Transfer>> submitted_;  // GUARDED_BY(mu_)
   std::vector<uint64_t> cancels_;                     // GUARDED_BY(mu_)
+  std::vector<uint64_t> resumes_;                     // GUARDED_BY(mu_)
   bool stopping_ = false;                             // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                              // GUARDED_BY(mu_)
 

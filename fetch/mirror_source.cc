@@ -29,14 +29,22 @@ std::string SliceName(const SliceId& id) {
   return id.digest.ToBase64() + " (" + std::to_string(id.size) + " bytes)";
 }
 
-// State shared between the waiting thread and the downloader's I/O thread.
+// Bytes received but not yet stored, per transfer: past this, the
+// transfer is paused until the storing thread catches up. Two of these per
+// running download at most (the inbox and the batch being stored).
+constexpr size_t kMaxInboxBytes = size_t{4} << 20;
+
+// State shared between the storing thread (the one in DownloadOne) and the
+// downloader's I/O thread. The I/O thread only queues bytes: hashing and
+// LMDB writes (whose commits wait for the disk) happen on the storing
+// thread, so they never hold up the other transfers.
 struct Transfer {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;               // GUARDED_BY(mu)
   DownloadResult result;           // GUARDED_BY(mu)
-  std::unique_ptr<ChunkStore::Writer> writer;  // touched by the I/O thread until done
-  Status append_error;             // set by the I/O thread before done
+  std::vector<uint8_t> inbox;      // GUARDED_BY(mu) received, not yet stored
+  bool paused = false;             // GUARDED_BY(mu) on_data refused bytes
 };
 
 }  // namespace
@@ -118,19 +126,21 @@ Status MirrorSource::DownloadOne(const SliceRequest& request, const std::string&
     }
     return writer.status();  // kUnavailable: being written elsewhere; caller waits
   }
+  std::unique_ptr<ChunkStore::Writer> owned = std::move(writer).value();
   auto transfer = std::make_shared<Transfer>();
-  transfer->writer = std::move(writer).value();
 
   DownloadRequest req;
   req.url = url;
   req.expected_size = request.id.size;
   req.on_data = [transfer](std::span<const uint8_t> bytes) {
-    Status st = transfer->writer->Append(bytes);
-    if (!st.ok()) {
-      transfer->append_error = st;
-      return false;
+    std::lock_guard<std::mutex> lock(transfer->mu);
+    if (!transfer->inbox.empty() && transfer->inbox.size() + bytes.size() > kMaxInboxBytes) {
+      transfer->paused = true;
+      return DataAction::kPause;
     }
-    return true;
+    transfer->inbox.insert(transfer->inbox.end(), bytes.begin(), bytes.end());
+    transfer->cv.notify_all();
+    return DataAction::kContinue;
   };
   req.on_done = [transfer](const DownloadResult& result) {
     std::lock_guard<std::mutex> lock(transfer->mu);
@@ -140,29 +150,43 @@ Status MirrorSource::DownloadOne(const SliceRequest& request, const std::string&
   };
   TransferHandle handle = downloader_->Submit(std::move(req));
 
+  // Store what arrives until the transfer ends; the writer never leaves
+  // this thread (so it never outlives this call).
+  Status append_error;
+  std::vector<uint8_t> batch;
   std::unique_lock<std::mutex> lock(transfer->mu);
   bool gave_up = false;
-  while (!transfer->done) {
+  for (;;) {
     if (!gave_up && (ctx.cancelled() || ctx.expired())) {
       gave_up = true;
       downloader_->Cancel(handle);  // on_done follows promptly
     }
+    if (!transfer->inbox.empty()) {
+      batch.swap(transfer->inbox);  // the inbox gets the emptied batch's capacity
+      const bool resume = transfer->paused;
+      transfer->paused = false;
+      lock.unlock();
+      if (resume) downloader_->Resume(handle);  // refill while we store
+      if (append_error.ok() && !gave_up) {
+        append_error = owned->Append(batch);
+        if (!append_error.ok()) downloader_->Cancel(handle);
+      }
+      batch.clear();
+      lock.lock();
+      continue;
+    }
+    if (transfer->done) break;
     transfer->cv.wait_for(lock, std::chrono::milliseconds(100));
   }
   DownloadResult result = transfer->result;
   lock.unlock();
-  // The I/O thread is done with the writer once on_done ran, but the
-  // downloader may drop its copy of the callbacks (and so of `transfer`)
-  // later: take the writer now so it never outlives this call (a leftover
-  // writer would make the next candidate's BeginSlice see "being written").
-  std::unique_ptr<ChunkStore::Writer> owned = std::move(transfer->writer);
 
+  if (!append_error.ok()) {
+    *error = FetchError::kInternal;
+    return append_error.WithContext(url);
+  }
   if (!result.ok()) {
     *error = result.error;
-    if (result.error == FetchError::kCancelled && !transfer->append_error.ok()) {
-      *error = FetchError::kInternal;
-      return transfer->append_error.WithContext(url);
-    }
     if (gave_up) {
       return ctx.cancelled() ? Status::Cancelled("read interrupted while downloading " + url)
                              : Status::TimedOut("gave up waiting for " + url);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -53,7 +54,7 @@ struct Outcome {
     req.on_data = [self](std::span<const uint8_t> d) {
       std::lock_guard<std::mutex> lock(self->mu);
       self->body.append(reinterpret_cast<const char*>(d.data()), d.size());
-      return true;
+      return DataAction::kContinue;
     };
     req.on_done = [self](const DownloadResult& r) {
       std::lock_guard<std::mutex> lock(self->mu);
@@ -277,10 +278,47 @@ TEST_F(DownloaderTest, ConsumerAbortIsCancelled) {
   auto d = MakeDownloader();
   auto o = std::make_shared<Outcome>();
   DownloadRequest req = o->Wire(Req(server_.Url("/big.bin")), o);
-  req.on_data = [](std::span<const uint8_t>) { return false; };
+  req.on_data = [](std::span<const uint8_t>) { return DataAction::kAbort; };
   d->Submit(std::move(req));
   ASSERT_TRUE(o->Wait());
   EXPECT_EQ(o->result.error, FetchError::kCancelled) << o->result.message;
+}
+
+// A consumer that refuses every other piece (kPause) gets the same bytes
+// again after Resume(): the body is exact and nothing is counted twice.
+TEST_F(DownloaderTest, PausedTransferResumesWithTheRefusedBytes) {
+  StartServer();
+  auto d = MakeDownloader();
+  auto o = std::make_shared<Outcome>();
+  auto pauses = std::make_shared<std::atomic<int>>(0);
+  DownloadRequest req = o->Wire(Req(server_.Url("/big.bin")), o);
+  req.on_data = [o, pauses, calls = 0](std::span<const uint8_t> bytes) mutable {
+    if (++calls % 2 == 1) {
+      ++*pauses;
+      return DataAction::kPause;
+    }
+    std::lock_guard<std::mutex> lock(o->mu);
+    o->body.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    return DataAction::kContinue;
+  };
+  TransferHandle h = d->Submit(std::move(req));
+  std::atomic<bool> stop{false};
+  std::thread resumer([&] {
+    while (!stop) {
+      d->Resume(h);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  const bool finished = o->Wait();
+  stop = true;
+  resumer.join();
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
+  EXPECT_GT(pauses->load(), 2);
+  EXPECT_EQ(o->result.bytes, big_.size());
+  EXPECT_TRUE(o->body == big_);
+  EXPECT_EQ(d->stats().body_bytes, big_.size());
+  d->Resume(h);  // ended: a no-op
 }
 
 // 200 small transfers with --jobs 4, 2 per host: all byte-exact, never more

@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace jigdoofus {
 namespace {
@@ -165,6 +168,78 @@ TEST(LmdbEnvTest, MapGrowsWhenFull) {
     auto v = txn.Get(*dbi, key);
     if (!v.ok()) return v.status();
     EXPECT_EQ(v->size(), blob.size());
+    return Status::OK();
+  });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+// Group commit: callers that queue while a group commits go into the next
+// group together (one transaction); a failing fn fails only its caller.
+TEST(LmdbEnvTest, GroupedUpdatesShareATransactionAndFailAlone) {
+  TempDir tmp;
+  auto env = LmdbEnv::Open(tmp.path(), SmallOptions());
+  ASSERT_TRUE(env.ok()) << env.status().ToString();
+  LmdbEnv& e = **env;
+  auto dbi = e.OpenDb("grouped");
+  ASSERT_TRUE(dbi.ok());
+  constexpr int kFollowers = 7;
+  auto put = [&](uint8_t k) {
+    return [&e, dbi = *dbi, k](LmdbTxn& txn) {
+      uint8_t key[1] = {k};
+      uint8_t value[2] = {k, 0x5a};
+      return txn.Put(dbi, key, value);
+    };
+  };
+  // The first caller leads; its fn waits until the others have queued, so
+  // they must all go into the second group.
+  Status first;
+  std::atomic<bool> leading{false};
+  std::thread leader([&] {
+    auto put0 = put(0);
+    first = e.UpdateGrouped([&](LmdbTxn& txn) {
+      leading = true;
+      while (e.group_commit_stats().queued < kFollowers) std::this_thread::yield();
+      return put0(txn);
+    });
+  });
+  while (!leading) std::this_thread::yield();
+  std::vector<Status> results(kFollowers);
+  std::vector<std::thread> followers;
+  for (int i = 0; i < kFollowers; ++i) {
+    followers.emplace_back([&, i] {
+      const uint8_t k = static_cast<uint8_t>(i + 1);
+      if (k == 4) {  // this one fails: the others still commit
+        results[i] = e.UpdateGrouped([](LmdbTxn&) { return Status::IOError("fn 4 fails"); });
+      } else {
+        results[i] = e.UpdateGrouped(put(k));
+      }
+    });
+  }
+  leader.join();
+  for (std::thread& t : followers) t.join();
+  ASSERT_TRUE(first.ok()) << first.ToString();
+  for (int i = 0; i < kFollowers; ++i) {
+    if (i + 1 == 4) {
+      EXPECT_EQ(results[i].code(), Status::Code::kIOError);
+    } else {
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].ToString();
+    }
+  }
+  LmdbEnv::GroupCommitStats st = e.group_commit_stats();
+  EXPECT_EQ(st.transactions, 2u);
+  EXPECT_EQ(st.ops, 1u + kFollowers);
+  EXPECT_EQ(st.fallbacks, 1u);
+  EXPECT_EQ(st.queued, 0u);
+  Status s = e.View([&](LmdbTxn& txn) -> Status {
+    for (uint8_t k = 0; k <= kFollowers; ++k) {
+      uint8_t key[1] = {k};
+      auto v = txn.Get(*dbi, key);
+      EXPECT_EQ(v.ok(), k != 4) << int{k};
+      if (v.ok()) {
+        EXPECT_EQ(v->size(), 2u);
+        EXPECT_EQ((*v)[0], k);
+      }
+    }
     return Status::OK();
   });
   EXPECT_TRUE(s.ok()) << s.ToString();
