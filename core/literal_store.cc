@@ -52,6 +52,11 @@ struct LiteralStore::Impl {
   mutable std::unordered_map<BlockKey, std::list<std::pair<BlockKey, BlockPtr>>::iterator, BlockKeyHash>
       blocks;                                           // GUARDED_BY(mu)
   mutable uint64_t cached_bytes = 0;                    // GUARDED_BY(mu)
+  // Every whole block that decodes to zeros (padding, zero-filled files)
+  // is this one shared block, charged kZeroBlockCharge in the LRU: zero
+  // areas cost no memory and stay cached.
+  const BlockPtr zero_block = std::make_shared<const Block>(block_size);
+  static constexpr uint64_t kZeroBlockCharge = 256;
   // Only parts that needed restart points have an entry.
   mutable std::unordered_map<uint32_t, std::shared_ptr<PartCheckpoints>> checkpoints;  // GUARDED_BY(mu)
 
@@ -69,14 +74,27 @@ struct LiteralStore::Impl {
     return it->second->second;
   }
 
+  uint64_t Charge(const BlockPtr& block) const {
+    return block == zero_block ? kZeroBlockCharge : block->size();
+  }
+
+  // `block`, or the shared zero block if it is a whole block of zeros.
+  BlockPtr Shared(BlockPtr block) const {
+    const Block& b = *block;
+    if (b.size() == block_size && b[0] == 0 && std::memcmp(b.data(), b.data() + 1, b.size() - 1) == 0) {
+      return zero_block;
+    }
+    return block;
+  }
+
   void Insert(const BlockKey& key, BlockPtr block) const {
     std::lock_guard<std::mutex> lock(mu);
     if (blocks.count(key)) return;
-    cached_bytes += block->size();
+    cached_bytes += Charge(block);
     lru.emplace_front(key, std::move(block));
     blocks[key] = lru.begin();
     while (cached_bytes > options.cache_bytes && lru.size() > 1) {
-      cached_bytes -= lru.back().second->size();
+      cached_bytes -= Charge(lru.back().second);
       blocks.erase(lru.back().first);
       lru.pop_back();
     }
@@ -106,11 +124,12 @@ struct LiteralStore::Impl {
         return Status::Corruption(What(part) + ": decodes to " + std::to_string(b * block_size + n) +
                                   " bytes, its header says " + std::to_string(p.uncompressed_size));
       }
-      if (b == want) result = block;
+      BlockPtr shared = Shared(std::move(block));
+      if (b == want) result = shared;
       if (to_end) {
-        pending.emplace_back(b, std::move(block));
+        pending.emplace_back(b, std::move(shared));
       } else {
-        Insert(BlockKey{part, b}, std::move(block));
+        Insert(BlockKey{part, b}, std::move(shared));
       }
     }
     if (to_end) {
@@ -175,7 +194,13 @@ struct LiteralStore::Impl {
     std::unique_ptr<PartDecoder> dec;
     uint64_t pos = 0;
     if (it == cps->begin()) {
-      JIGDOOFUS_ASSIGN_OR_RETURN(dec, OpenPartDecoder(*file, p, what));
+      // From the part start, raw like the restart points: past the 2-byte
+      // zlib header (no preset dictionary: the checkpoint pass inflated the
+      // part with its header and verified its Adler-32 already), so the
+      // checksum is not computed again on every miss.
+      ZlibCheckpoint part_start;
+      part_start.in = kZlibHeaderSize;
+      JIGDOOFUS_ASSIGN_OR_RETURN(dec, OpenZlibDecoderAt(*file, p, part_start, what));
     } else {
       const ZlibCheckpoint& cp = *(it - 1);
       JIGDOOFUS_ASSIGN_OR_RETURN(dec, OpenZlibDecoderAt(*file, p, cp, what));

@@ -34,7 +34,7 @@
 namespace jigdoofus {
 
 struct LiteralStoreOptions {
-  uint64_t checkpoint_interval = 1 << 20;  // bytes of output between zlib restart points
+  uint64_t checkpoint_interval = 256 << 10;  // bytes of output between zlib restart points
   uint64_t cache_bytes = 16 << 20;         // decoded-block LRU budget
 };
 

@@ -40,6 +40,10 @@ class PartDecoder {
   virtual Status Finish() = 0;
 };
 
+// A zlib stream's header (CMF, FLG) without a preset dictionary, which
+// jigdo templates never use (inflate refuses one: kCorruption).
+inline constexpr uint64_t kZlibHeaderSize = 2;
+
 struct ZlibCheckpoint {
   uint64_t out = 0;       // output offset within the part
   uint64_t in = 0;        // byte offset within the compressed data of the first whole unused byte

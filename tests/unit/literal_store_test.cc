@@ -158,6 +158,42 @@ TEST(LiteralStore, HugeZeroPartUsesRestartPoints) {
   }
 }
 
+// Whole blocks of zeros share one buffer and are charged almost nothing, so
+// zero areas far larger than the cache stay cached; other blocks still
+// evict normally and read back exactly.
+TEST(LiteralStore, ZeroBlocksAreSharedAndStayCached) {
+  const uint64_t size = 8 * kMiB;
+  const uint64_t mark = 5 * kMiB + 1000;
+  auto fill = [&](uint64_t off, std::span<uint8_t> out) {
+    std::fill(out.begin(), out.end(), 0);
+    if (mark >= off && mark < off + out.size()) out[mark - off] = 0x77;
+  };
+  tmpl::DescEntry lit;
+  lit.type = tmpl::EntryType::kUnmatched;
+  lit.length = size;
+  std::string t = tmpl::EncodeHeader("2.0", "test/1", "zeros") +
+                  tmpl::EncodeDataPart("DATA", testing::ZlibCompressGenerated(size, fill, 6), size) +
+                  tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
+  LiteralStoreOptions lo;
+  lo.checkpoint_interval = 256 * 1024;
+  lo.cache_bytes = 512 * 1024;  // two ordinary blocks
+  Store s = Open(std::move(t), lo);
+  ASSERT_TRUE(s.store);
+  std::string all = Read(*s.store, 0, size);
+  std::string want(size, '\0');
+  want[mark] = 0x77;
+  ASSERT_EQ(all, want);
+  EXPECT_LE(s.store->Stats().cached_bytes, lo.cache_bytes);
+  // Every zero block is still cached: reading them again decodes nothing.
+  for (uint64_t off = 0; off + 4096 <= size; off += 256 * 1024 + 4096) {
+    if (off / (256 * 1024) == mark / (256 * 1024)) continue;
+    LiteralReadStats stats;
+    ASSERT_EQ(Read(*s.store, off, 4096, &stats), std::string(4096, '\0')) << off;
+    EXPECT_EQ(stats.bytes_decoded, 0u) << "offset " << off;
+  }
+  EXPECT_EQ(Read(*s.store, mark - 1, 3), std::string("\0\x77\0", 3));
+}
+
 TEST(LiteralStore, LargeBzip2PartAndLargeZlibPart) {
   for (Codec codec : {Codec::kBzip2, Codec::kZlib}) {
     TemplateBuilder::Options o;
