@@ -7,15 +7,18 @@
 // `checkpoint_interval` bytes of output, built lazily the first time a
 // part is read; bzip2 parts restart at the part start (jigdo-file and JTE
 // cut bzip2 parts at one bzip2 block, <= 900 kB of input). A small LRU of
-// decoded blocks serves sequential readers.
+// decoded blocks serves sequential readers; every whole block of zeros is
+// one shared block charged 256 bytes, so zero areas stay cached for free.
 //
 // Decoding strategy per part (block = 256 KiB of a part's output):
 //   - parts of at most 2 * checkpoint_interval bytes: decoded whole on first
 //     access, every block cached, the size checked against the header;
 //   - larger zlib parts: one sequential pass builds restart points (and
-//     checks size and Adler-32); later misses inflate at most
-//     checkpoint_interval + one deflate block (a few MB at worst for zeros)
-//     + one block;
+//     checks size and Adler-32); later misses inflate raw (no checksum:
+//     verified by that pass) from the restart point or the part start, at
+//     most checkpoint_interval + one deflate block (a few MB at worst for
+//     zeros) + one block. JTE writes 1 MiB parts: with the 256 KiB default
+//     they get restart points;
 //   - larger bzip2 parts: decoded from the part start up to the block.
 // Per-part memory is zero until a large zlib part is first read.
 //
