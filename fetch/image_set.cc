@@ -230,6 +230,7 @@ Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, co
                                                      VerificationStore* store, DocumentFetcher* fetcher) {
   JIGDOOFUS_ASSIGN_OR_RETURN(auto candidates, TemplateCandidates(image, jigdo_path));
   std::string tried;
+  bool mismatch = false;  // a candidate was there but had other bytes
   for (const TemplateCandidate& c : candidates) {
     std::string path = c.path;
     Status st;
@@ -246,12 +247,17 @@ Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, co
       fetcher->Discard(path);  // a bad download must not be reused
       st = st.WithContext(c.path);
     }
-    if (!c.fallback) return st.WithContext(jigdo_path + ": template of " + image.filename);
+    // The last word is the non-fallback candidate's, unless a copy tried
+    // before it was there with other bytes (say that, not "missing").
+    if (!c.fallback && !mismatch) return st.WithContext(jigdo_path + ": template of " + image.filename);
+    mismatch = mismatch || st.IsCorruption();
     if (!tried.empty()) tried += "; ";
     tried += st.message();
+    if (!c.fallback) break;
   }
-  return Status::NotFound(jigdo_path + ": template of " + image.filename + " (Template=" + image.template_uri +
-                          ") not found; tried: " + tried);
+  const std::string what = jigdo_path + ": template of " + image.filename + " (Template=" + image.template_uri + ")";
+  if (mismatch) return Status::Corruption(what + " does not match the .jigdo's checksum; tried: " + tried);
+  return Status::NotFound(what + " not found; tried: " + tried);
 }
 
 }  // namespace

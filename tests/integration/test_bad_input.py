@@ -148,6 +148,17 @@ def test_bad_source(corpus, tmp_path, case):
     check_failure(cmd, mnt, mentions, tmp_path)
 
 
+def test_template_mismatch_is_not_called_missing(corpus, tmp_path):
+    sources, mentions = case_template_checksum_mismatch(corpus, tmp_path)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    v = corpus.variant(VID)
+    cmd = [mounting.binary(), "--offline", "--cache-dir", str(tmp_path / "cache"),
+           *v.local_args(), *map(str, sources), str(mnt)]
+    line = check_failure(cmd, mnt, mentions, tmp_path)
+    assert "does not match" in line and "not found" not in line, line
+
+
 def test_mountpoint_missing(corpus, tmp_path):
     v = corpus.variant(VID)
     mnt = tmp_path / "no-such-mountpoint"
