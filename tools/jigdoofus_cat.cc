@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "core/prefetcher.h"
 #include "fetch/image_set.h"
 #include "fs/options.h"
 
@@ -80,8 +81,17 @@ int Run(int argc, char** argv) {
   auto buf = std::make_unique_for_overwrite<uint8_t[]>(kChunk);
   auto deadline_s = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(cl->images.fetch_timeout_s));
+  // The slices ahead of the output are verified (local) or downloaded
+  // (mirrors) by --jobs threads while earlier bytes are written, as for a
+  // sequential reader of the mount.
+  PrefetcherOptions po;
+  po.threads = static_cast<size_t>(std::max(1, cl->images.jobs));
+  po.fetch_timeout_s = cl->images.fetch_timeout_s;
+  Prefetcher prefetcher(po);
+  ReadAhead read_ahead(&image->reader->map(), &image->reader->slices(), &prefetcher);
   while (offset < end) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - offset));
+    read_ahead.OnRead(offset, want);
     FetchContext ctx;
     ctx.deadline = std::chrono::steady_clock::now() + deadline_s;
     auto got = image->reader->ReadAt(offset, std::span<uint8_t>(buf.get(), want), ctx);
