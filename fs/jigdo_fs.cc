@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -117,23 +118,13 @@ BufVecPtr MakeBufVec(const ReadPlan& plan) {
   return v;
 }
 
-// A per-thread reply buffer for replies we copy, grown as needed and reused
-// (a fresh one per read would fault in new pages every time).
-uint8_t* ThreadReplyBuffer(size_t size) {
-  thread_local std::unique_ptr<uint8_t[]> buf;
-  thread_local size_t capacity = 0;
-  if (capacity < size) {
-    buf = std::make_unique_for_overwrite<uint8_t[]>(size);
-    capacity = size;
-  }
-  return buf.get();
-}
-
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   // `plan` holds the slices (their fds) until the reply has been sent.
   ReadPlan plan;
   BufVecPtr bufv;
-  const uint8_t* copied = nullptr;  // the reply, when we copy it ourselves
+  std::optional<BufferPool::Lease> lease;  // holds a reply we copy ourselves...
+  std::unique_ptr<uint8_t[]> large;        // ...or this, if larger than a pooled buffer
+  const uint8_t* copied = nullptr;         // the reply, when it is in memory
   JigdoFs* fs = FsOf(req);
   int err = Guarded("read", [&] {
     if (off < 0) return EINVAL;
@@ -146,7 +137,14 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       copied = plan.memory.get();  // literal bytes only: already in memory
     } else if (!fs->splice() || !fs->splice_budget().Fits(plan.size, plan.parts.size())) {
       // libfuse would copy into a fresh buffer; copy into a reused one.
-      uint8_t* buf = ThreadReplyBuffer(plan.size);
+      uint8_t* buf;
+      if (plan.size <= fs->reply_buffers().buffer_size()) {
+        lease.emplace(fs->reply_buffers().Get());
+        buf = lease->data();
+      } else {  // not with requests of the size we asked the kernel for
+        large = std::make_unique_for_overwrite<uint8_t[]>(plan.size);
+        buf = large.get();
+      }
       e = fs->CopyPlan(plan, static_cast<uint64_t>(off), buf);
       copied = buf;
       fs->CountReply(false);
@@ -278,6 +276,7 @@ JigdoFs::JigdoFs(const ImageSet* images, JigdoFsOptions options)
     : images_(images),
       options_(options),
       splice_budget_(SpliceBudget::FromSystem()),
+      reply_buffers_(splice_budget_.max_request_bytes(), kKeptReplyBuffers),
       uid_(::getuid()),
       gid_(::getgid()) {
   if (options_.prefetch_threads > 0) {

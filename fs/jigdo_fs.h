@@ -34,6 +34,7 @@
 #include "core/prefetcher.h"
 #include "core/slice_provider.h"
 #include "fetch/image_set.h"
+#include "fs/buffer_pool.h"
 #include "fs/errno_map.h"
 #include "fs/splice_budget.h"
 
@@ -45,6 +46,7 @@ inline constexpr fuse_ino_t kFirstImageIno = 3;
 inline constexpr const char* kStatusFileName = ".jigdoofus-status";
 // The image never changes: the kernel may cache names and attributes for a day.
 inline constexpr double kCacheTimeoutS = 86400;
+inline constexpr size_t kKeptReplyBuffers = 8;
 
 struct JigdoFsOptions {
   double fetch_timeout_s = 60;  // deadline of one read waiting for slices
@@ -105,6 +107,9 @@ class JigdoFs {
   bool splice() const { return options_.splice; }
   // Request size, and which replies libfuse can splice (fs/splice_budget.h).
   const SpliceBudget& splice_budget() const { return splice_budget_; }
+  // Buffers for the replies the daemon copies (at most kKeptReplyBuffers
+  // stay allocated between reads).
+  BufferPool& reply_buffers() { return reply_buffers_; }
   // Null when read-ahead is off.
   Prefetcher* prefetcher() const { return prefetcher_.get(); }
 
@@ -116,6 +121,7 @@ class JigdoFs {
   const ImageSet* images_;
   JigdoFsOptions options_;
   SpliceBudget splice_budget_;
+  BufferPool reply_buffers_;
   struct timespec mount_time_{};
   std::vector<struct timespec> image_mtimes_;  // the .jigdo's mtime, per image
   uid_t uid_;

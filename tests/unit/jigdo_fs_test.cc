@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <random>
+#include <set>
 
 #include "tests/unit/fetch_test_util.h"
 #include "tests/unit/test_template_builder.h"
@@ -247,6 +249,33 @@ TEST_F(JigdoFsTest, StatusFileIsJsonSnapshot) {
   EXPECT_TRUE(j["fs"].contains("prefetch"));
   size_t n = 0;
   EXPECT_EQ(fs_->Read(kStatusIno, 0, 0, 10, buf.data(), &n, fs_->MakeFetchContext()), EBADF);
+}
+
+// Reply buffers are reused, and no more than max_kept stay allocated
+// however many were in use at once.
+TEST(BufferPoolTest, ReusesBuffersAndKeepsAtMostMaxKept) {
+  BufferPool pool(4096, 3);
+  EXPECT_EQ(pool.buffer_size(), 4096u);
+  const uint8_t* first;
+  {
+    BufferPool::Lease a = pool.Get();
+    first = a.data();
+    std::memset(a.data(), 0xab, pool.buffer_size());  // the whole buffer is ours
+  }
+  EXPECT_EQ(pool.kept(), 1u);
+  {
+    BufferPool::Lease again = pool.Get();
+    EXPECT_EQ(again.data(), first);
+    EXPECT_EQ(pool.kept(), 0u);
+  }
+  {
+    std::vector<BufferPool::Lease> many;
+    for (int i = 0; i < 10; ++i) many.push_back(pool.Get());
+    std::set<const uint8_t*> distinct;
+    for (const auto& l : many) distinct.insert(l.data());
+    EXPECT_EQ(distinct.size(), 10u);
+  }
+  EXPECT_EQ(pool.kept(), 3u);
 }
 
 // libfuse splices a reply only through a pipe of page*(buffers+2)+16+payload
