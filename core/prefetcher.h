@@ -16,8 +16,8 @@
 // awaited. Thread-safe.
 //
 // ReadAhead: the per-open-file policy. OnRead(offset, length) after each
-// read; when reads are sequential it queues the slices of the window past
-// the read's end (whole slices: a slice that crosses the window's end is
+// read; when reads are sequential (min_sequential_reads in a row) it
+// queues the slices of the window past the read's end (whole slices: a slice that crosses the window's end is
 // queued whole). The window starts at `initial_window` and doubles up to
 // `max_window` while the reader stays sequential; a jump resets it. At most
 // `max_slices_ahead` slices are kept in flight ahead of the reader (keep it
@@ -111,6 +111,10 @@ struct ReadAheadOptions {
   // still counts as sequential (the kernel's read-ahead and a
   // multi-threaded FUSE loop reorder requests a little).
   uint64_t sequential_slack = uint64_t{4} << 20;
+  // Prefetching starts with this many sequential reads in a row, not
+  // counting the jump before them (a handle starts at offset 0, so a reader
+  // from the start prefetches from its second read on).
+  unsigned min_sequential_reads = 2;
 };
 
 class ReadAhead {
@@ -136,6 +140,7 @@ class ReadAhead {
   uint64_t window_;                // GUARDED_BY(mu_)
   uint64_t prefetched_until_ = 0;  // GUARDED_BY(mu_): slices before this are queued
   uint64_t grow_at_ = 0;           // GUARDED_BY(mu_): reader position that doubles the window
+  unsigned streak_ = 0;            // GUARDED_BY(mu_): sequential reads in a row
 };
 
 }  // namespace jigdoofus
