@@ -16,9 +16,8 @@
 #include "core/slice_provider.h"
 #include "tests/unit/temp_dir.h"
 
-namespace jigdoofus::testing {
+namespace jigdoofus::testing_util {
 
-using testing_util::TempDir;
 
 inline void WriteFile(const std::string& path, std::string_view content) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -55,4 +54,4 @@ inline std::string ReadAll(const VerifiedSlice& slice) {
   return out;
 }
 
-}  // namespace jigdoofus::testing
+}  // namespace jigdoofus::testing_util

@@ -15,7 +15,7 @@
 namespace jigdoofus {
 namespace {
 
-using testing::TemplateBuilder;
+using testing_util::TemplateBuilder;
 
 class FakeSlice final : public VerifiedSlice {
  public:

@@ -18,9 +18,9 @@
 namespace jigdoofus {
 namespace {
 
-using testing::TempDir;
-using testing::TemplateBuilder;
-using testing::WriteFile;
+using testing_util::TempDir;
+using testing_util::TemplateBuilder;
+using testing_util::WriteFile;
 
 constexpr fuse_ino_t kImageIno = kFirstImageIno;
 
@@ -44,7 +44,7 @@ class JigdoFsTest : public ::testing::Test {
       const std::string name = "f" + std::to_string(i) + ".bin";
       WriteFile(tmp_ / ("tree/" + name), data);
       files_.push_back(tmp_ / ("tree/" + name));
-      parts += testing::IdOf(data, HashAlgo::kMd5).digest.ToBase64() + "=A:" + name + "\n";
+      parts += testing_util::IdOf(data, HashAlgo::kMd5).digest.ToBase64() + "=A:" + name + "\n";
     }
     builder_.Literal(std::string(70000, '\0'));
     WriteFile(tmp_ / "img.template", builder_.Build());

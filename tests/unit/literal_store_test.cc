@@ -15,7 +15,7 @@
 namespace jigdoofus {
 namespace {
 
-using testing::TemplateBuilder;
+using testing_util::TemplateBuilder;
 
 constexpr uint64_t kMiB = 1 << 20;
 
@@ -119,7 +119,7 @@ TEST(LiteralStore, HugeZeroPartUsesRestartPoints) {
       out[it->first - off] = it->second;
     }
   };
-  const std::string compressed = testing::ZlibCompressGenerated(size, fill, 6);
+  const std::string compressed = testing_util::ZlibCompressGenerated(size, fill, 6);
   EXPECT_LT(compressed.size(), 2 * kMiB);
   tmpl::DescEntry lit;
   lit.type = tmpl::EntryType::kUnmatched;
@@ -172,7 +172,7 @@ TEST(LiteralStore, ZeroBlocksAreSharedAndStayCached) {
   lit.type = tmpl::EntryType::kUnmatched;
   lit.length = size;
   std::string t = tmpl::EncodeHeader("2.0", "test/1", "zeros") +
-                  tmpl::EncodeDataPart("DATA", testing::ZlibCompressGenerated(size, fill, 6), size) +
+                  tmpl::EncodeDataPart("DATA", testing_util::ZlibCompressGenerated(size, fill, 6), size) +
                   tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
   LiteralStoreOptions lo;
   lo.checkpoint_interval = 256 * 1024;
@@ -258,8 +258,8 @@ void ExpectReadCorruption(const std::string& t, uint64_t off, size_t n, const st
 }
 
 std::string Part(Codec codec, const std::string& data, uint64_t claimed) {
-  return codec == Codec::kZlib ? tmpl::EncodeDataPart("DATA", testing::ZlibCompress(data), claimed)
-                               : tmpl::EncodeDataPart("BZIP", testing::Bzip2Compress(data), claimed);
+  return codec == Codec::kZlib ? tmpl::EncodeDataPart("DATA", testing_util::ZlibCompress(data), claimed)
+                               : tmpl::EncodeDataPart("BZIP", testing_util::Bzip2Compress(data), claimed);
 }
 
 std::string Desc(uint64_t literal_bytes) {
@@ -298,7 +298,7 @@ TEST(LiteralStoreCorruption, SizeDisagreesWithHeader) {
 TEST(LiteralStoreCorruption, TruncatedAndTrailing) {
   for (Codec codec : {Codec::kZlib, Codec::kBzip2}) {
     const std::string a = MixedData(100000, 10);
-    std::string comp = codec == Codec::kZlib ? testing::ZlibCompress(a) : testing::Bzip2Compress(a);
+    std::string comp = codec == Codec::kZlib ? testing_util::ZlibCompress(a) : testing_util::Bzip2Compress(a);
     const char* id = codec == Codec::kZlib ? "DATA" : "BZIP";
     std::string t = tmpl::EncodeHeader("1.2", "t/1", "") +
                     tmpl::EncodeDataPart(id, comp.substr(0, comp.size() - 20), a.size()) + Desc(a.size());

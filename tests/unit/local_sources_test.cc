@@ -19,11 +19,11 @@
 namespace jigdoofus {
 namespace {
 
-using testing::Content;
-using testing::IdOf;
-using testing::ReadAll;
-using testing::TempDir;
-using testing::WriteFile;
+using testing_util::Content;
+using testing_util::IdOf;
+using testing_util::ReadAll;
+using testing_util::TempDir;
+using testing_util::WriteFile;
 
 FileKey KeyOf(const std::string& path) {
   struct stat st;

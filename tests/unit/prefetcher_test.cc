@@ -19,7 +19,7 @@
 namespace jigdoofus {
 namespace {
 
-using testing::TemplateBuilder;
+using testing_util::TemplateBuilder;
 
 SliceId IdFor(uint32_t n) {
   std::string s = "slice-" + std::to_string(n);

@@ -17,11 +17,11 @@
 namespace jigdoofus {
 namespace {
 
-using testing::Content;
-using testing::IdOf;
-using testing::ReadAll;
-using testing::TempDir;
-using testing::WriteFile;
+using testing_util::Content;
+using testing_util::IdOf;
+using testing_util::ReadAll;
+using testing_util::TempDir;
+using testing_util::WriteFile;
 using SliceResult = Result<std::shared_ptr<const VerifiedSlice>>;
 
 class MemSlice final : public VerifiedSlice {

@@ -12,7 +12,7 @@
 namespace jigdoofus {
 namespace {
 
-using testing::TemplateBuilder;
+using testing_util::TemplateBuilder;
 
 Result<TemplateIndex> Index(std::string bytes, std::string name = "t.template") {
   MemoryByteSource src(std::move(name), std::move(bytes));

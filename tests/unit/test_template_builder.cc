@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace jigdoofus::testing {
+namespace jigdoofus::testing_util {
 
 std::string ZlibCompress(std::string_view data, int level) {
   uLongf n = compressBound(data.size());
@@ -132,4 +132,4 @@ std::string TemplateBuilder::Build() const {
   return out;
 }
 
-}  // namespace jigdoofus::testing
+}  // namespace jigdoofus::testing_util

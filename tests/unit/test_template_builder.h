@@ -25,7 +25,7 @@
 #include "core/template_format.h"
 #include "core/template_index.h"
 
-namespace jigdoofus::testing {
+namespace jigdoofus::testing_util {
 
 std::string ZlibCompress(std::string_view data, int level = 9);
 std::string Bzip2Compress(std::string_view data, int level = 9);
@@ -77,4 +77,4 @@ class TemplateBuilder {
   std::vector<std::string> slices_;
 };
 
-}  // namespace jigdoofus::testing
+}  // namespace jigdoofus::testing_util
