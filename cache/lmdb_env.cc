@@ -272,25 +272,37 @@ Status LmdbEnv::UpdateGrouped(const std::function<Status(LmdbTxn&)>& fn) {
   group.swap(group_queue_);
   lock.unlock();
 
+  // Whatever happens below (an fn may throw), the group ends: its callers
+  // are released and the next group may start.
+  bool fallback = false;
+  struct EndGroup {
+    LmdbEnv* env;
+    const std::vector<GroupedOp*>& group;
+    const bool& fallback;
+    ~EndGroup() {
+      {
+        std::lock_guard<std::mutex> l(env->group_mu_);
+        ++env->group_stats_.transactions;
+        env->group_stats_.ops += group.size();
+        env->group_stats_.fallbacks += fallback ? 1 : 0;
+        for (GroupedOp* o : group) o->done = true;
+        env->group_running_ = false;
+      }
+      env->group_cv_.notify_all();
+    }
+  } end{this, group, fallback};
+  for (GroupedOp* o : group) o->result = Status::IOError(dir_ + ": grouped write transaction did not finish");
+
   Status all = Update([&group](LmdbTxn& txn) -> Status {
     for (GroupedOp* o : group) JIGDOOFUS_RETURN_IF_ERROR((*o->fn)(txn));
     return Status::OK();
   });
-  const bool fallback = !all.ok() && group.size() > 1;
+  fallback = !all.ok() && group.size() > 1;
   if (!fallback) {
     for (GroupedOp* o : group) o->result = all;
   } else {
     for (GroupedOp* o : group) o->result = Update(*o->fn);
   }
-
-  lock.lock();
-  ++group_stats_.transactions;
-  group_stats_.ops += group.size();
-  group_stats_.fallbacks += fallback ? 1 : 0;
-  for (GroupedOp* o : group) o->done = true;
-  group_running_ = false;
-  lock.unlock();
-  group_cv_.notify_all();
   return op.result;
 }
 
