@@ -1,10 +1,12 @@
 // jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT -- see doc/jigdoofus.1.
 #include <cstdio>
 
+#include "core/malloc_arenas.h"
 #include "fs/daemon.h"
 #include "fs/options.h"
 
 int main(int argc, char** argv) {
+  jigdoofus::LimitMallocArenas();
   auto command_line = jigdoofus::ParseCommandLine(argc, argv);
   if (!command_line.ok()) {
     const std::string& msg = command_line.status().message();

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "core/malloc_arenas.h"
 #include "core/prefetcher.h"
 #include "fetch/image_set.h"
 #include "fs/options.h"
@@ -107,4 +108,7 @@ int Run(int argc, char** argv) {
 }  // namespace
 }  // namespace jigdoofus
 
-int main(int argc, char** argv) { return jigdoofus::Run(argc, argv); }
+int main(int argc, char** argv) {
+  jigdoofus::LimitMallocArenas();
+  return jigdoofus::Run(argc, argv);
+}
