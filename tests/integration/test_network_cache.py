@@ -39,9 +39,7 @@ def extent_of(iso, tree, rel):
 def test_kill_9_mid_download_then_remount(corpus, jig, net, tmp_path):
     v = corpus.variant(VID)
     iso = v.images[0].iso
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     url = fs.url.rstrip("/") + path
     big_off, big_len = extent_of(iso, corpus.tree, BIG)
     fs.set_fault("/" + BIG, "slow:400000")   # ~7 s for the 2.7 MB slice
@@ -108,9 +106,7 @@ def test_cache_smaller_than_image(corpus, jig, net, tmp_path):
     largest = max(ln for _, ln, _ in ext)
     capacity = max(int(size * 0.4), largest + largest // 4)
     assert capacity < size * 0.6
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     m = jig.mount([fs.url.rstrip("/") + path], extra=["--cache-size", str(capacity)], env=ENV)
     img = m.path(name)
 
@@ -135,9 +131,7 @@ def test_slice_larger_than_cache_is_refused(corpus, jig, net, tmp_path):
     v = corpus.variant(VID)
     iso = v.images[0].iso
     iso_bytes = iso.read_bytes()
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     big_off, big_len = extent_of(iso, corpus.tree, BIG)
     assert big_len > (1 << 20)
     m = mounting.mount_foreground([fs.url.rstrip("/") + path], jig.mountpoint(),

@@ -78,9 +78,7 @@ def test_only_faulty_servers_eio_literals_ok_recovers(corpus, jig, net, mode):
     v = corpus.variant(VID)
     iso = v.images[0].iso
     iso_bytes = iso.read_bytes()
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     fs.set_fault("/pool/*", mode)       # the .jigdo and the template still come
     m = jig.mount([fs.url.rstrip("/") + path], extra=["--fetch-timeout", "5"], env=ENV)
     img = m.path(name)
@@ -134,9 +132,7 @@ def test_interrupted_read_returns_promptly(corpus, jig, net, how):
     v = corpus.variant(VID)
     iso = v.images[0].iso
     iso_bytes = iso.read_bytes()
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     fs.set_fault("/pool/*", "stall:300")
     # --fetch-timeout 20: far beyond the 10 s the test allows the reader;
     # the downloader cuts the stall after 5 s (a quarter of it)

@@ -67,9 +67,7 @@ def test_cold_mount_from_url(corpus, jig, net, vid, gz):
 def test_offline_remount_makes_no_request(corpus, jig, net):
     v = corpus.variant("xorriso-sha256-gzip")
     iso = v.images[0].iso
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     url = fs.url.rstrip("/") + path
     want = sha256_file(iso)
 
@@ -96,9 +94,7 @@ def test_offline_remount_makes_no_request(corpus, jig, net):
 def test_file_names_reach_the_server_intact(corpus, jig, net):
     v = corpus.variant("xorriso-sha256-gzip")
     iso = v.images[0].iso
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     m = jig.mount([fs.url.rstrip("/") + path], env=ENV)
     assert sha256_file(m.path(name)) == sha256_file(iso)
     pool = pool_requests(fs)
@@ -142,9 +138,7 @@ def test_include_url_relative_to_including_file(corpus, jig, net):
 
 def test_template_checksum_mismatch_fails_the_mount(corpus, jig, net, tmp_path):
     v = corpus.variant("xorriso-sha256-gzip")
-    site = net.site()
-    fs = net.fault_server(site.root)
-    path, name = site.publish(v, [f"Debian={fs.url}"])
+    site, fs, path, name = net.published_behind_fault_server(v)
     tpl = site.root / "cd" / f"{v.id}.template"
     data = bytearray(tpl.read_bytes())
     data[len(data) // 2] ^= 0x55       # same size, one byte off

@@ -345,6 +345,15 @@ class Net:
         self.servers.append(s)
         return s.start()
 
+    def published_behind_fault_server(self, variant):
+        """variant's .jigdo and template on a new site whose one server
+        (Debian=) is a fault-injecting server over that site.
+        Returns (site, fault server, .jigdo path, image name)."""
+        site = self.site()
+        fs = self.fault_server(site.root)
+        path, name = site.publish(variant, [f"Debian={fs.url}"])
+        return site, fs, path, name
+
     def close(self):
         for s in reversed(self.servers):
             s.stop()
