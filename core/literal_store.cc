@@ -42,7 +42,8 @@ struct LiteralStore::Impl {
   std::shared_ptr<const ByteSource> file;
   std::shared_ptr<const TemplateIndex> index;
   LiteralStoreOptions options;
-  uint64_t block_size = 256 * 1024;
+  static constexpr uint64_t kBlockSize = 256 * 1024;
+  const uint64_t block_size = kBlockSize;
 
   // Lock order: mu before nothing; PartCheckpoints::build_mu is never taken
   // while mu is held.
@@ -53,10 +54,14 @@ struct LiteralStore::Impl {
       blocks;                                           // GUARDED_BY(mu)
   mutable uint64_t cached_bytes = 0;                    // GUARDED_BY(mu)
   // Every whole block that decodes to zeros (padding, zero-filled files)
-  // is this one shared block, charged kZeroBlockCharge in the LRU: zero
-  // areas cost no memory and stay cached.
-  const BlockPtr zero_block = std::make_shared<const Block>(block_size);
+  // is one block shared by every store of the process (ZeroBlock()),
+  // charged kZeroBlockCharge in the LRU: zero areas cost no memory and
+  // stay cached.
   static constexpr uint64_t kZeroBlockCharge = 256;
+  const BlockPtr& ZeroBlock() const {
+    static const BlockPtr zeros = std::make_shared<const Block>(kBlockSize);
+    return zeros;
+  }
   // Only parts that needed restart points have an entry.
   mutable std::unordered_map<uint32_t, std::shared_ptr<PartCheckpoints>> checkpoints;  // GUARDED_BY(mu)
 
@@ -75,14 +80,14 @@ struct LiteralStore::Impl {
   }
 
   uint64_t Charge(const BlockPtr& block) const {
-    return block == zero_block ? kZeroBlockCharge : block->size();
+    return block == ZeroBlock() ? kZeroBlockCharge : block->size();
   }
 
   // `block`, or the shared zero block if it is a whole block of zeros.
   BlockPtr Shared(BlockPtr block) const {
     const Block& b = *block;
     if (b.size() == block_size && b[0] == 0 && std::memcmp(b.data(), b.data() + 1, b.size() - 1) == 0) {
-      return zero_block;
+      return ZeroBlock();
     }
     return block;
   }

@@ -147,7 +147,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       }
       e = fs->CopyPlan(plan, static_cast<uint64_t>(off), buf);
       copied = buf;
-      fs->CountReply(false);
+      if (e == 0) fs->CountReply(false);
     } else {
       bufv = MakeBufVec(plan);
       fs->CountReply(true);

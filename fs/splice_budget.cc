@@ -21,9 +21,8 @@ size_t PageSize() {
 
 }  // namespace
 
-SpliceBudget::SpliceBudget(size_t pipe_max_size) : pipe_max_(pipe_max_size) {
-  const size_t page = PageSize();
-  size_t request = pipe_max_size / 4 * 3 / page * page;
+SpliceBudget::SpliceBudget(size_t pipe_max_size) : page_(PageSize()), pipe_max_(pipe_max_size) {
+  size_t request = pipe_max_size / 4 * 3 / page_ * page_;
   max_request_ = std::clamp(request, kMinRequest, kMaxRequest);
 }
 
@@ -36,7 +35,7 @@ SpliceBudget SpliceBudget::FromSystem() {
 
 bool SpliceBudget::Fits(size_t payload, size_t buffers) const {
   // libfuse's heuristic, with its one header iovec.
-  const size_t needed = PageSize() * (1 + buffers + 1) + kReplyHeaderBytes + payload;
+  const size_t needed = page_ * (1 + buffers + 1) + kReplyHeaderBytes + payload;
   return needed <= pipe_max_;
 }
 

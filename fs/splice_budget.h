@@ -33,6 +33,7 @@ class SpliceBudget {
   bool Fits(size_t payload, size_t buffers) const;
 
  private:
+  size_t page_;  // sysconf(_SC_PAGESIZE), read once: Fits runs on every read
   size_t pipe_max_;
   size_t max_request_;
 };

@@ -17,22 +17,21 @@ STATUS_FILE = ".jigdoofus-status"
 MOUNT_TIMEOUT_S = 30
 
 
-def binary():
-    b = os.environ.get("JIGDOOFUS_BIN")
+def _executable_from_env(var):
+    b = os.environ.get(var)
     if not b:
-        raise RuntimeError("JIGDOOFUS_BIN is not set (run through ctest / tests/run-all)")
+        raise RuntimeError(f"{var} is not set (run through ctest / tests/run-all)")
     if not os.access(b, os.X_OK):
-        raise RuntimeError(f"JIGDOOFUS_BIN={b} is not an executable")
+        raise RuntimeError(f"{var}={b} is not an executable")
     return b
+
+
+def binary():
+    return _executable_from_env("JIGDOOFUS_BIN")
 
 
 def cat_binary():
-    b = os.environ.get("JIGDOOFUS_CAT")
-    if not b:
-        raise RuntimeError("JIGDOOFUS_CAT is not set (run through ctest / tests/run-all)")
-    if not os.access(b, os.X_OK):
-        raise RuntimeError(f"JIGDOOFUS_CAT={b} is not an executable")
-    return b
+    return _executable_from_env("JIGDOOFUS_CAT")
 
 
 def mounts_under(prefix):
