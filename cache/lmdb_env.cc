@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,8 @@
 #include <ctime>
 #include <set>
 #include <tuple>
+
+#include <spdlog/spdlog.h>
 
 namespace jigdoofus {
 
@@ -61,6 +64,23 @@ struct EnvCloser {
 
 }  // namespace
 
+int64_t LmdbValueFileOffset(std::span<const uint8_t> value, size_t page_size) {
+  constexpr size_t kPageHeader = 16;  // pgno (8), pad (2), flags (2), overflow page count (4)
+  constexpr uint16_t kOverflowPage = 0x04;
+  const auto addr = reinterpret_cast<uintptr_t>(value.data());
+  if (value.empty() || page_size == 0 || addr < kPageHeader || (addr - kPageHeader) % page_size != 0) return -1;
+  const auto* header = value.data() - kPageHeader;
+  uint64_t pgno;
+  uint16_t flags;
+  uint32_t pages;
+  std::memcpy(&pgno, header, 8);
+  std::memcpy(&flags, header + 10, 2);
+  std::memcpy(&pages, header + 12, 4);
+  if ((flags & kOverflowPage) == 0 || uint64_t{pages} * page_size < value.size() + kPageHeader) return -1;
+  if (pgno > (uint64_t{1} << 40)) return -1;
+  return static_cast<int64_t>(pgno * page_size + kPageHeader);
+}
+
 Status LmdbStatus(int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
   switch (rc) {
@@ -69,6 +89,10 @@ Status LmdbStatus(int rc, std::string_view what) {
     case MDB_NOTFOUND:
       return Status::NotFound(std::move(msg));
     case MDB_MAP_FULL:
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG:
+      return Status::NoSpace(std::move(msg));
     case MDB_READERS_FULL:
     case MDB_TXN_FULL:
       return Status::Unavailable(std::move(msg));
@@ -147,6 +171,7 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, LmdbOptio
   // From here the destructor unregisters.
 
   // Schema check (creates "meta" with the version in a new cache).
+  bool upgraded = false;
   Status s = self->Update([&](LmdbTxn& txn) -> Status {
     MDB_dbi meta;
     int r = mdb_dbi_open(txn.get(), std::string(kMetaDb).c_str(), 0, &meta);
@@ -182,6 +207,23 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, LmdbOptio
                                 " bytes, expected 4");
     }
     uint32_t version = static_cast<uint32_t>(GetLe(got->data(), 4));
+    if (version == 1) {
+      // Version 1 chunks carry no block checksums. It is a cache: drop the
+      // slices (verification records keep their format) and go on.
+      for (const char* name : {"slices", "chunks", "lru"}) {
+        MDB_dbi dbi;
+        int d = mdb_dbi_open(txn.get(), name, 0, &dbi);
+        if (d == MDB_NOTFOUND) continue;
+        if (d == 0) d = mdb_drop(txn.get(), dbi, 1);
+        txn.NoteRc(d);
+        if (d != 0) return LmdbStatus(d, dir + ": dropping the old chunk cache");
+      }
+      JIGDOOFUS_RETURN_IF_ERROR(txn.Del(meta, Bytes("chunk_totals")));
+      uint8_t v[4];
+      PutLe(v, kCacheSchemaVersion, 4);
+      upgraded = true;
+      return txn.Put(meta, Bytes(kSchemaKey), v);
+    }
     if (version != kCacheSchemaVersion) {
       return Status::NotSupported(dir + ": cache schema version " + std::to_string(version) +
                                   ", this jigdoofus uses " + std::to_string(kCacheSchemaVersion) +
@@ -190,6 +232,10 @@ Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, LmdbOptio
     return Status::OK();
   });
   if (!s.ok()) return s;
+  if (upgraded) {
+    spdlog::warn("cache {}: written by an older jigdoofus (schema 1); its slices were dropped and will be fetched again",
+                 dir);
+  }
   return self;
 }
 
@@ -224,7 +270,7 @@ Status LmdbEnv::GrowMap() {
   mdb_env_info(env_, &info);
   uint64_t cur = info.me_mapsize;
   if (cur >= options_.max_map_size) {
-    return Status::Unavailable(dir_ + ": cache database full at its maximum map size of " +
+    return Status::NoSpace(dir_ + ": cache database full at its maximum map size of " +
                                std::to_string(cur) + " bytes");
   }
   uint64_t next = std::min<uint64_t>(options_.max_map_size, cur * 2);
@@ -238,6 +284,18 @@ Status LmdbEnv::AdoptMapSize() const {
   return LmdbStatus(rc, dir_ + ": adopting the map size grown by another process");
 }
 
+namespace {
+
+// LMDB reports a short write (what a filling disk gives) as EIO: when the
+// disk holding `dir` has almost nothing left, that EIO means "no space".
+bool DiskNearlyFull(const std::string& dir) {
+  struct statvfs sv;
+  if (::statvfs(dir.c_str(), &sv) != 0) return false;
+  return uint64_t{sv.f_bavail} * sv.f_frsize < (uint64_t{64} << 20);
+}
+
+}  // namespace
+
 Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
   for (int attempt = 0;; ++attempt) {
     bool full = false;
@@ -245,7 +303,12 @@ Status LmdbEnv::Update(const std::function<Status(LmdbTxn&)>& fn) {
     {
       JIGDOOFUS_ASSIGN_OR_RETURN(LmdbTxn txn, LmdbTxn::Begin(*this, false));
       s = fn(txn);
-      if (s.ok()) s = txn.Commit();
+      if (s.ok()) {
+        s = txn.Commit();
+        if (s.code() == Status::Code::kIOError && DiskNearlyFull(dir_)) {
+          s = Status::NoSpace(dir_ + ": the disk is full (" + s.message() + ")");
+        }
+      }
       full = txn.map_full();
     }  // aborted here if not committed; the map lock is released
     if (s.ok() || !full || attempt >= 8) return s;

@@ -43,7 +43,9 @@
 
 namespace jigdoofus {
 
-inline constexpr uint32_t kCacheSchemaVersion = 1;
+// 2: chunk values carry per-block checksums. A version 1 cache is upgraded
+// by dropping its slices; a newer version is refused.
+inline constexpr uint32_t kCacheSchemaVersion = 2;
 
 struct LmdbOptions {
   uint64_t map_size = uint64_t{1} << 36;  // address space reserved; the file grows as needed
@@ -170,6 +172,14 @@ class LmdbCursor {
   explicit LmdbCursor(MDB_cursor* c) : cur_(c) {}
   MDB_cursor* cur_;
 };
+
+// Where the bytes of `value` (as returned by a get in a read-only
+// transaction) lie in data.mdb, or -1 when that cannot be told: values
+// larger than half a page live on overflow pages, whose header (page
+// number, flags, page count: LMDB's MDB_page) sits just before them; a
+// value inside a leaf page is not located. The caller checks the result
+// against the file before relying on it (ChunkStore does, once).
+int64_t LmdbValueFileOffset(std::span<const uint8_t> value, size_t page_size);
 
 // Status for an LMDB return code, naming the operation.
 Status LmdbStatus(int rc, std::string_view what);

@@ -12,44 +12,15 @@
 
 #include "core/image_map.h"
 #include "core/literal_store.h"
+#include "core/read_plan.h"
 #include "core/slice_provider.h"
 
 namespace jigdoofus {
 
-// One read, resolved but not copied: each part is either a byte range of a
-// verified slice's file (kept alive by `slice`, so its fd stays open) or a
-// range of `memory` (literal bytes, or slice bytes that have no fd). Lets
-// fs/ reply with fd-backed buffers (splice) instead of copying.
-struct ReadPlan {
-  struct Part {
-    size_t length = 0;
-    // Non-null: the bytes are slice->fd() at file offset `pos`.
-    // Null: the bytes are memory[pos, pos + length).
-    std::shared_ptr<const VerifiedSlice> slice;
-    uint64_t pos = 0;
-  };
-  std::vector<Part> parts;
-  // Not value-initialised (no zeroing); grown on demand, reused across
-  // Plan() calls on the same ReadPlan.
-  std::unique_ptr<uint8_t[]> memory;
-  size_t memory_capacity = 0;
-  size_t memory_used = 0;
-  size_t size = 0;  // sum of the parts' lengths
-  void Clear() {
-    parts.clear();
-    memory_used = 0;
-    size = 0;
-  }
-  // Appends an n-byte memory part (merged with a memory part before it)
-  // and returns its bytes for the caller to fill. Grows `memory` to at
-  // least `capacity_hint` bytes when it has to grow.
-  std::span<uint8_t> AppendMemory(size_t n, size_t capacity_hint = 0);
-  // Appends a part of slice->fd() at file offset `pos`.
-  void AppendSlice(std::shared_ptr<const VerifiedSlice> slice, uint64_t pos, size_t n);
-};
-
 class ImageReader {
  public:
+  static constexpr int kSliceRetries = 2;
+
   ImageReader(std::shared_ptr<const TemplateIndex> index, std::shared_ptr<const LiteralStore> literals,
               std::shared_ptr<SliceProvider> slices);
 
@@ -60,12 +31,16 @@ class ImageReader {
   // Fills out with image bytes from `offset`, clipped at the image end;
   // returns the count. Fails as a whole if any piece fails (the status of
   // the first failing piece, with the image offset in the message).
+  // A slice whose kept bytes went bad (kCorruption) or went away
+  // (kNotFound) is discarded and got again, at most kSliceRetries times
+  // per read: a damaged cache entry is fetched anew within the same read.
   Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out, const FetchContext& ctx) const;
 
   // Resolves [offset, offset + length) (clipped at the image end) into
   // `plan` (cleared first): every slice it touches is verified (Get) and
-  // held; literal bytes and fd-less slice bytes are copied into
-  // plan->memory. Fails as ReadAt does. `plan` is reusable.
+  // its bytes appended (VerifiedSlice::AppendTo: file ranges held by the
+  // plan, or copies); literal bytes are copied into plan->memory. Fails
+  // (and retries) as ReadAt does. `plan` is reusable.
   Status Plan(uint64_t offset, size_t length, const FetchContext& ctx, ReadPlan* plan) const;
 
   // The literal store and slice provider, for callers that want to serve

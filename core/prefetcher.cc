@@ -18,6 +18,7 @@ Prefetcher::~Prefetcher() {
     for (const Task& t : queue_) pending_.erase(Key{t.provider, t.slice.digest});
     queue_.clear();
   }
+  stop_signal_->Fire();  // outside mu_: wake-ups take other locks
   work_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
@@ -66,10 +67,8 @@ void Prefetcher::Work() {
     lock.unlock();
 
     FetchContext ctx;
-    ctx.deadline = std::chrono::steady_clock::now() +
-                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                       std::chrono::duration<double>(options_.fetch_timeout_s));
-    ctx.interrupted = [this] { return stop_.load(std::memory_order_relaxed); };
+    ctx.deadline = DeadlineIn(options_.fetch_timeout_s);
+    ctx.cancel = stop_signal_;
     bool ok = false;
     try {
       ok = task.provider->Get(task.slice, ctx).ok();  // the result is dropped: the provider keeps it

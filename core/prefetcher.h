@@ -97,6 +97,8 @@ class Prefetcher {
   std::unordered_set<Key, KeyHash> pending_;   // GUARDED_BY(mu_): queued or running
   size_t running_ = 0;                         // GUARDED_BY(mu_)
   std::atomic<bool> stop_{false};              // set under mu_; read anywhere
+  // Fired with stop_: cancels the fetches the workers are waiting on.
+  std::shared_ptr<CancelSignal> stop_signal_ = std::make_shared<CancelSignal>();
   PrefetcherStats stats_;                      // GUARDED_BY(mu_)
   std::vector<std::thread> workers_;
 };

@@ -11,6 +11,7 @@ Status Status::FromErrno(std::string_view context, int err) {
   msg += ": ";
   msg += std::strerror(err);
   if (err == ENOENT) return Status(Code::kNotFound, std::move(msg));
+  if (err == ENOSPC || err == EDQUOT) return Status(Code::kNoSpace, std::move(msg));
   return Status(Code::kIOError, std::move(msg));
 }
 
@@ -33,6 +34,8 @@ const char* Status::CodeName(Code code) {
     case Code::kNotSupported: return "not supported";
     case Code::kTimedOut: return "timed out";
     case Code::kCancelled: return "cancelled";
+    case Code::kNoSpace: return "no space";
+    case Code::kInternal: return "internal error";
   }
   return "unknown";
 }

@@ -28,6 +28,8 @@ class Status {
     kNotSupported,     // a format feature we do not implement
     kTimedOut,         // a bounded wait ran out
     kCancelled,        // the caller gave up (interrupted read)
+    kNoSpace,          // the disk or the cache map is full (ENOSPC, EDQUOT, MDB_MAP_FULL)
+    kInternal,         // a broken invariant of jigdoofus itself (a bug): never the reader's fault
   };
 
   Status() = default;
@@ -42,6 +44,8 @@ class Status {
   static Status NotSupported(std::string msg) { return Status(Code::kNotSupported, std::move(msg)); }
   static Status TimedOut(std::string msg) { return Status(Code::kTimedOut, std::move(msg)); }
   static Status Cancelled(std::string msg) { return Status(Code::kCancelled, std::move(msg)); }
+  static Status NoSpace(std::string msg) { return Status(Code::kNoSpace, std::move(msg)); }
+  static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -19,6 +19,7 @@
 #include "core/byte_source.h"
 #include "core/digest.h"
 #include "core/result.h"
+#include "core/slice_id.h"
 #include "core/template_format.h"
 
 namespace jigdoofus {
@@ -31,14 +32,6 @@ struct DataPart {
   uint64_t compressed_size = 0;    // dataLen - 16
   uint64_t literal_offset = 0;     // offset of its first byte in the literal stream
   uint64_t uncompressed_size = 0;  // dataUnc
-};
-
-// A slice is identified by checksum and size (the same package may appear
-// at several image offsets: it is one slice).
-struct SliceId {
-  Digest digest;
-  uint64_t size = 0;
-  friend bool operator==(const SliceId&, const SliceId&) = default;
 };
 
 // One run of the image: either literal template data or a whole slice.

@@ -10,12 +10,11 @@
 #include <mutex>
 
 #include "fetch/downloader.h"
-#include "fetch/unique_fd.h"
+#include "core/unique_fd.h"
 
 namespace jigdoofus {
 namespace {
 
-constexpr auto kInterruptCheck = std::chrono::milliseconds(100);
 
 struct Waiter {
   std::mutex mu;
@@ -39,18 +38,15 @@ Status RunAndWait(Downloader& downloader, DownloadRequest request, const FetchCo
   TransferHandle h = downloader.Submit(std::move(request));
   Status gave_up;
   {
+    auto wake = ctx.OnCancel([w] {
+      std::lock_guard<std::mutex> l(w->mu);
+      w->cv.notify_all();
+    });
     std::unique_lock<std::mutex> lock(w->mu);
-    while (!w->done) {
-      if (ctx.expired()) {
-        gave_up = Status::TimedOut(url + ": no answer before the deadline");
-        break;
-      }
-      auto until = std::min(ctx.deadline, std::chrono::steady_clock::now() + kInterruptCheck);
-      w->cv.wait_until(lock, until);
-      if (!w->done && ctx.cancelled()) {
-        gave_up = Status::Cancelled(url + ": interrupted");
-        break;
-      }
+    w->cv.wait_until(lock, ctx.deadline, [&] { return w->done || ctx.cancelled(); });
+    if (!w->done) {
+      gave_up = ctx.cancelled() ? Status::Cancelled(url + ": interrupted")
+                                : Status::TimedOut(url + ": no answer before the deadline");
     }
   }
   if (!gave_up.ok()) {

@@ -174,7 +174,7 @@ class Downloader {
 
 // Blocking fetch of a small file (.jigdo, template) into memory: at most
 // max_size bytes. Gives up at ctx.deadline (TimedOut) or when
-// ctx.interrupted() turns true (Cancelled; checked every 100 ms).
+// ctx is cancelled (Cancelled; woken by the signal, no polling).
 // Other failures map through FetchErrorToStatus. Thread-safe; must not be
 // called on the Downloader's I/O thread (from a callback).
 Result<std::string> FetchToString(Downloader& downloader, const std::string& url, uint64_t max_size,

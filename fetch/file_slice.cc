@@ -1,5 +1,7 @@
 #include "fetch/file_slice.h"
 
+#include "core/byte_source.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>

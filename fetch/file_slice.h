@@ -12,7 +12,7 @@
 
 #include "cache/verification_store.h"
 #include "core/slice_provider.h"
-#include "fetch/unique_fd.h"
+#include "core/unique_fd.h"
 
 namespace jigdoofus {
 

@@ -376,9 +376,8 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
   }
 
   for (LoadedJigdo& j : loaded) {
-    // Chunk-cache slices are not kept open by the resolver (they would pin
-    // cache space: VerifiedSlice::worth_keeping_open), so its default
-    // bound is about local files only.
+    // Cache slices are kept open like local ones (they pin nothing: each
+    // read checks them in its own snapshot).
     auto resolver = options.max_open_slices
                         ? std::make_shared<SliceResolver>(j.file, s.sources, options.max_open_slices)
                         : std::make_shared<SliceResolver>(j.file, s.sources);
@@ -435,15 +434,31 @@ std::string ImageSet::StatusJson() const {
   out["resolvers"] = std::move(resolvers);
   if (state_->mirror) {
     const MirrorSourceStats& m = state_->mirror->stats();
-    out["mirror"] = {{"cache_hits", m.cache_hits.load()},         {"downloads_ok", m.downloads_ok.load()},
-                     {"downloads_failed", m.downloads_failed.load()}, {"bad_checksum", m.bad_checksum.load()},
-                     {"bytes_downloaded", m.bytes_downloaded.load()}, {"offline_misses", m.offline_misses.load()}};
+    out["mirror"] = {{"cache_hits", m.cache_hits.load()},
+                     {"memory_hits", m.memory_hits.load()},
+                     {"downloads_ok", m.downloads_ok.load()},
+                     {"downloads_failed", m.downloads_failed.load()},
+                     {"bad_checksum", m.bad_checksum.load()},
+                     {"bytes_downloaded", m.bytes_downloaded.load()},
+                     {"offline_misses", m.offline_misses.load()},
+                     {"kept_in_memory", m.kept_in_memory.load()},
+                     {"memory_bytes", state_->mirror->memory_used()}};
   }
   if (state_->chunks) {
-    ChunkStoreStats c = state_->chunks->Stats();
-    out["cache"] = {{"capacity", c.capacity},   {"bytes_used", c.bytes_used},
-                    {"slices", c.slices_complete}, {"evictions", c.evictions},
-                    {"gc_slices_at_open", c.gc_slices_at_open}};
+    auto stats = state_->chunks->Stats();
+    if (!stats.ok()) {
+      out["cache"] = {{"error", stats.status().ToString()}};
+    } else {
+      const ChunkStoreStats& c = *stats;
+      out["cache"] = {{"capacity", c.capacity},
+                      {"effective_bound", c.bound},
+                      {"bytes_used", c.bytes_used},
+                      {"slices", c.slices_complete},
+                      {"evictions", c.evictions},
+                      {"no_space_events", c.no_space_events},
+                      {"corrupt_dropped", c.corrupt_dropped},
+                      {"gc_slices_at_open", c.gc_at_open.slices}};
+    }
     if (state_->env) {
       LmdbEnv::GroupCommitStats g = state_->env->group_commit_stats();
       out["cache"]["group_commits"] = {{"transactions", g.transactions}, {"writes", g.ops}, {"fallbacks", g.fallbacks}};

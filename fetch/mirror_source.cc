@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <thread>
 
 #include "core/uri.h"
 #include "fetch/server_url.h"
@@ -22,32 +20,13 @@ std::string WithTrailingSlash(std::string url) {
   return url;
 }
 
-// How long to wait for another process that is writing the same slice.
-constexpr auto kMaxWaitForOtherWriter = std::chrono::seconds(30);
-
 std::string SliceName(const SliceId& id) {
   return id.digest.ToBase64() + " (" + std::to_string(id.size) + " bytes)";
 }
 
-// Bytes received but not yet stored, per transfer: past this, the
-// transfer is paused until the storing thread catches up. Two of these per
-// running download at most (the inbox and the batch being stored).
-// 1 MiB reads as fast as 4 MiB did (cold read of the 1 GB bench image from
-// nginx on 127.0.0.1: 3.06-3.30 s against 3.09-3.34 s) and holds less.
-constexpr size_t kMaxInboxBytes = size_t{1} << 20;
-
-// State shared between the storing thread (the one in DownloadOne) and the
-// downloader's I/O thread. The I/O thread only queues bytes: hashing and
-// LMDB writes (whose commits wait for the disk) happen on the storing
-// thread, so they never hold up the other transfers.
-struct Transfer {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;               // GUARDED_BY(mu)
-  DownloadResult result;           // GUARDED_BY(mu)
-  std::vector<uint8_t> inbox;      // GUARDED_BY(mu) received, not yet stored
-  bool paused = false;             // GUARDED_BY(mu) on_data refused bytes
-};
+// Admission is asked again after waiting for another writer at most this
+// often per candidate (the other writer may fail, and the next one win).
+constexpr int kAdmissionRounds = 4;
 
 }  // namespace
 
@@ -59,7 +38,10 @@ std::string UrlServerKey(const std::string& url) {
 }
 
 MirrorSource::MirrorSource(Downloader* downloader, ChunkStore* store, MirrorSourceOptions options)
-    : downloader_(downloader), store_(store), options_(std::move(options)) {}
+    : downloader_(downloader),
+      store_(store),
+      options_(std::move(options)),
+      memory_(std::make_shared<MemoryBudget>(options_.memory_budget)) {}
 
 std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest& request) const {
   std::vector<Candidate> out;
@@ -103,106 +85,104 @@ bool MirrorSource::InBackoff(const std::string& url) {
   return it != health_.end() && std::chrono::steady_clock::now() < it->second.retry_after;
 }
 
-void MirrorSource::NoteResult(const std::string& url, FetchError error) {
+void MirrorSource::NoteServer(const std::string& url, FetchError error) {
   std::lock_guard<std::mutex> lock(mu_);
   Health& h = health_[UrlServerKey(url)];
   if (error == FetchError::kOk) {
     h = Health{};
     return;
   }
-  // A 404 says nothing about the server's health; everything else does.
-  if (error == FetchError::kNotFound || error == FetchError::kCancelled) return;
+  if (!ShouldRetryServerLater(error)) return;  // says nothing about the server's health
   h.consecutive_failures = std::min(h.consecutive_failures + 1, 16);
   auto backoff = options_.base_backoff * (1 << std::min(h.consecutive_failures - 1, 10));
   h.retry_after = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(backoff, options_.max_backoff);
 }
 
-Status MirrorSource::DownloadOne(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
-                                 FetchError* error) {
-  *error = FetchError::kInternal;
-  auto writer = store_->BeginSlice(request.id);
-  if (!writer.ok()) {
-    if (writer.status().code() == Status::Code::kInvalidArgument) {
-      *error = FetchError::kCancelled;  // not the server's fault
-      return Status::Unavailable(writer.status().message() + "; raise --cache-size to read this slice");
+std::shared_ptr<const VerifiedSlice> MirrorSource::FindInMemory(const SliceId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = in_memory_.begin(); it != in_memory_.end(); ++it) {
+    if ((*it)->id() == id) {
+      in_memory_.splice(in_memory_.begin(), in_memory_, it);
+      return in_memory_.front();
     }
-    return writer.status();  // kUnavailable: being written elsewhere; caller waits
   }
-  std::unique_ptr<ChunkStore::Writer> owned = std::move(writer).value();
-  auto transfer = std::make_shared<Transfer>();
+  return nullptr;
+}
 
-  DownloadRequest req;
-  req.url = url;
-  req.expected_size = request.id.size;
-  req.on_data = [transfer](std::span<const uint8_t> bytes) {
-    std::lock_guard<std::mutex> lock(transfer->mu);
-    if (!transfer->inbox.empty() && transfer->inbox.size() + bytes.size() > kMaxInboxBytes) {
-      transfer->paused = true;
-      return DataAction::kPause;
-    }
-    transfer->inbox.insert(transfer->inbox.end(), bytes.begin(), bytes.end());
-    transfer->cv.notify_all();
-    return DataAction::kContinue;
-  };
-  req.on_done = [transfer](const DownloadResult& result) {
-    std::lock_guard<std::mutex> lock(transfer->mu);
-    transfer->result = result;
-    transfer->done = true;
-    transfer->cv.notify_all();
-  };
-  TransferHandle handle = downloader_->Submit(std::move(req));
+void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
+  std::lock_guard<std::mutex> lock(mu_);
+  in_memory_.push_front(std::move(slice));
+}
 
-  // Store what arrives until the transfer ends; the writer never leaves
-  // this thread (so it never outlives this call).
-  Status append_error;
-  std::vector<uint8_t> batch;
-  std::unique_lock<std::mutex> lock(transfer->mu);
-  bool gave_up = false;
+DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const std::string& url,
+                                              const FetchContext& ctx) {
+  MemorySink sink(request.id, memory_);
   for (;;) {
-    if (!gave_up && (ctx.cancelled() || ctx.expired())) {
-      gave_up = true;
-      downloader_->Cancel(handle);  // on_done follows promptly
+    if (sink.Reserve()) break;
+    // Make room by letting go of the oldest slice kept in memory (its
+    // bytes return to the budget once no reader holds it).
+    std::shared_ptr<const VerifiedSlice> oldest;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (in_memory_.empty()) break;
+      oldest = std::move(in_memory_.back());
+      in_memory_.pop_back();
     }
-    if (!transfer->inbox.empty()) {
-      batch.swap(transfer->inbox);  // the inbox gets the emptied batch's capacity
-      const bool resume = transfer->paused;
-      transfer->paused = false;
-      lock.unlock();
-      if (resume) downloader_->Resume(handle);  // refill while we store
-      if (append_error.ok() && !gave_up) {
-        append_error = owned->Append(batch);
-        if (!append_error.ok()) downloader_->Cancel(handle);
-      }
-      batch.clear();
-      lock.lock();
-      continue;
-    }
-    if (transfer->done) break;
-    transfer->cv.wait_for(lock, std::chrono::milliseconds(100));
   }
-  DownloadResult result = transfer->result;
-  lock.unlock();
+  if (!sink.Reserve()) {
+    DownloadOutcome out;
+    out.kind = DownloadOutcome::Kind::kSinkFailed;
+    out.status = Status::Unavailable("slice " + SliceName(request.id) + " fits neither the cache (bound " +
+                                     std::to_string(store_->options().capacity) + " bytes) nor the " +
+                                     std::to_string(memory_->limit()) +
+                                     " bytes for slices held in memory now; raise --cache-size to read it");
+    return out;
+  }
+  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, sink, ctx);
+  if (out.kind == DownloadOutcome::Kind::kStored) {
+    ++stats_.kept_in_memory;
+    KeepInMemory(out.slice);
+  }
+  return out;
+}
 
-  if (!append_error.ok()) {
-    *error = FetchError::kInternal;
-    return append_error.WithContext(url);
-  }
-  if (!result.ok()) {
-    *error = result.error;
-    if (gave_up) {
-      return ctx.cancelled() ? Status::Cancelled("read interrupted while downloading " + url)
-                             : Status::TimedOut("gave up waiting for " + url);
+DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::string& url,
+                                        const FetchContext& ctx) {
+  for (int round = 0; round < kAdmissionRounds; ++round) {
+    auto admitted = store_->Admit(request.id);
+    if (!admitted.ok()) {
+      if (admitted.status().code() == Status::Code::kNoSpace) return FetchIntoMemory(request, url, ctx);
+      return DownloadOutcome{DownloadOutcome::Kind::kSinkFailed, FetchError::kOk, admitted.status(), nullptr};
     }
-    return FetchErrorToStatus(result.error, result.message);
+    switch (admitted->admission) {
+      case Admission::kWrite: {
+        CacheSink sink(std::move(admitted->writer));
+        DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, sink, ctx);
+        if (out.kind == DownloadOutcome::Kind::kSinkFailed && out.status.code() == Status::Code::kNoSpace) {
+          // The disk stayed full although the cache evicted: this reader
+          // still gets the slice, from memory.
+          return FetchIntoMemory(request, url, ctx);
+        }
+        return out;
+      }
+      case Admission::kAlreadyComplete: {
+        auto got = store_->Get(request.id);
+        if (got.ok()) return DownloadOutcome{DownloadOutcome::Kind::kStored, FetchError::kOk, Status::OK(), *got};
+        continue;  // evicted in between: ask again
+      }
+      case Admission::kBusyElsewhere: {
+        Status waited = store_->WaitWhileBusy(request.id, ctx.deadline);
+        if (!waited.ok()) return DownloadOutcome{DownloadOutcome::Kind::kGaveUp, FetchError::kOk, waited, nullptr};
+        auto got = store_->Get(request.id);
+        if (got.ok()) return DownloadOutcome{DownloadOutcome::Kind::kStored, FetchError::kOk, Status::OK(), *got};
+        continue;  // the other writer failed: ask again
+      }
+      case Admission::kTooLarge:
+      case Admission::kNoRoomNow:
+        return FetchIntoMemory(request, url, ctx);
+    }
   }
-  stats_.bytes_downloaded += result.bytes;
-  Status st = owned->Commit();
-  if (!st.ok()) {
-    *error = st.IsCorruption() ? FetchError::kBadChecksum : FetchError::kInternal;
-    return st.WithContext(url);
-  }
-  *error = FetchError::kOk;
-  return Status::OK();
+  return FetchIntoMemory(request, url, ctx);
 }
 
 Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceRequest& request,
@@ -213,6 +193,10 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
     return cached;
   }
   if (!cached.status().IsNotFound()) return cached.status();
+  if (auto kept = FindInMemory(request.id)) {
+    ++stats_.memory_hits;
+    return kept;
+  }
   if (options_.offline || downloader_ == nullptr) {
     ++stats_.offline_misses;
     return Status::Unavailable("offline: slice " + SliceName(request.id) + " is not in the cache");
@@ -229,40 +213,26 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
   for (const Candidate& c : candidates) {
     if (ctx.cancelled()) return Status::Cancelled("read interrupted");
     if (ctx.expired()) return Status::TimedOut("gave up on slice " + SliceName(request.id) + " after: " + failures);
-    FetchError error;
-    Status st = DownloadOne(request, c.url, ctx, &error);
-    if (st.code() == Status::Code::kUnavailable && error == FetchError::kInternal) {
-      // Another process is writing this slice into the shared cache, or
-      // the cache has no room now (the rest is pinned by reads or taken by
-      // writers in progress): wait, boundedly, for the slice to appear or
-      // for room to write it.
-      const auto give_up = std::min(ctx.deadline, std::chrono::steady_clock::now() + kMaxWaitForOtherWriter);
-      while (st.code() == Status::Code::kUnavailable && error == FetchError::kInternal) {
-        if (ctx.cancelled()) return Status::Cancelled("read interrupted: " + st.message());
-        if (std::chrono::steady_clock::now() >= give_up) return Status::TimedOut(st.message());
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        auto again = store_->Get(request.id);
-        if (again.ok()) return again;
-        st = DownloadOne(request, c.url, ctx, &error);
-      }
+    DownloadOutcome out = FetchFrom(request, c.url, ctx);
+    stats_.bytes_downloaded += out.bytes;
+    switch (out.kind) {
+      case DownloadOutcome::Kind::kStored:
+        NoteServer(c.url, FetchError::kOk);
+        ++stats_.downloads_ok;
+        return out.slice;
+      case DownloadOutcome::Kind::kGaveUp:
+      case DownloadOutcome::Kind::kSinkFailed:
+        return out.status;  // no other server changes that
+      case DownloadOutcome::Kind::kBadChecksum:
+        ++stats_.bad_checksum;
+        [[fallthrough]];
+      case DownloadOutcome::Kind::kServerFailed:
+        NoteServer(c.url, out.server);
+        ++stats_.downloads_failed;
+        spdlog::info("mirror: {}", out.status.message());
+        if (failed++ < 3) failures += (failures.empty() ? "" : "; ") + out.status.message();
+        break;
     }
-    if (st.ok()) {
-      NoteResult(c.url, FetchError::kOk);
-      ++stats_.downloads_ok;
-      return store_->Get(request.id);
-    }
-    // This read gave up (interrupted, or its deadline passed). A server's
-    // own timeout (a stall cut by the low-speed limit) is its fault: next.
-    if ((st.code() == Status::Code::kCancelled || st.code() == Status::Code::kTimedOut) &&
-        (ctx.cancelled() || ctx.expired())) {
-      return st;
-    }
-    NoteResult(c.url, error);
-    ++stats_.downloads_failed;
-    if (error == FetchError::kBadChecksum) ++stats_.bad_checksum;
-    spdlog::info("mirror: {}", st.message());
-    if (failed++ < 3) failures += (failures.empty() ? "" : "; ") + st.message();
-    if (error == FetchError::kCancelled) return st;  // too large for the cache: no server helps
   }
   if (failed > 3) failures += "; and " + std::to_string(failed - 3) + " more";
   return Status::Unavailable("every server failed for slice " + SliceName(request.id) + ": " + failures);

@@ -1,23 +1,32 @@
 // MirrorSource: slices from the network, kept in the chunk cache.
 //
 // Open() first looks in the ChunkStore (a verified slice there is served
-// at once, also with --offline). Otherwise it builds the candidate URLs of
-// the slice: --mirror LABEL=URL servers first (in command-line order), then
-// the .jigdo's own [Servers] and [Parts] URLs in their order, --try-last
-// servers last; servers that failed recently are moved behind healthy
-// ones (tried later, never dropped). Each candidate is downloaded through
-// the Downloader straight into a ChunkStore::Writer, which hashes as the
-// bytes arrive; only a Commit() whose checksum matched publishes the slice.
-// A body that fails its checksum is the server's fault: the next candidate
-// is tried. A slice larger than the whole cache is refused with a clear
-// error (see README: raise --cache-size).
+// at once, also with --offline), then among the slices it holds in memory.
+// Otherwise it builds the candidate URLs of the slice: --mirror LABEL=URL
+// servers first (in command-line order), then the .jigdo's own [Servers]
+// and [Parts] URLs in their order, --try-last servers last; servers in
+// back-off are moved behind healthy ones (tried later, never dropped).
 //
-// Thread-safety: Open() may run concurrently (the SliceResolver already
-// merges requests for one slice within this process; a slice being written
-// by another process sharing the cache is waited for).
+// Where the bytes go is the cache's admission (cache/quota.h): kWrite
+// streams them into the cache; kBusyElsewhere waits for the other writer
+// (bounded by the request's deadline); kTooLarge and kNoRoomNow, and a
+// disk that stays full while writing, download the slice into memory
+// within a MemoryBudget instead (fetch/memory_slice.h), so the waiting
+// reader is still served. Each download is verified as a whole before a
+// byte is served.
+//
+// Server health follows one rule (fetch/fetch_error.h,
+// ShouldRetryServerLater): a server whose failure was transient is backed
+// off for base_backoff, doubling per consecutive failure up to
+// max_backoff; a success clears it; other failures (404, wrong bytes)
+// leave its health alone.
+//
+// Thread-safety: Open() may run concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <list>
 #include <map>
 #include <mutex>
 #include <string>
@@ -26,6 +35,8 @@
 
 #include "cache/chunk_store.h"
 #include "fetch/downloader.h"
+#include "fetch/memory_slice.h"
+#include "fetch/slice_download.h"
 #include "fetch/slice_source.h"
 
 namespace jigdoofus {
@@ -34,19 +45,21 @@ struct MirrorSourceOptions {
   // --mirror LABEL=URL, in order; tried before the .jigdo's servers.
   std::vector<std::pair<std::string, std::string>> mirrors;
   bool offline = false;  // serve from the cache only
-  // A server that failed is moved behind healthy ones for this long
-  // (doubling per consecutive failure, up to max_backoff).
   std::chrono::milliseconds base_backoff{2000};
   std::chrono::milliseconds max_backoff{60000};
+  // Bytes of slices held in memory at once (those the cache cannot keep).
+  uint64_t memory_budget = uint64_t{512} << 20;
 };
 
 struct MirrorSourceStats {
   std::atomic<uint64_t> cache_hits{0};
+  std::atomic<uint64_t> memory_hits{0};       // served from slices held in memory
   std::atomic<uint64_t> downloads_ok{0};
   std::atomic<uint64_t> downloads_failed{0};  // one per failed candidate
   std::atomic<uint64_t> bad_checksum{0};
   std::atomic<uint64_t> bytes_downloaded{0};
   std::atomic<uint64_t> offline_misses{0};
+  std::atomic<uint64_t> kept_in_memory{0};    // downloads the cache could not keep
 };
 
 class MirrorSource final : public SliceSource {
@@ -57,6 +70,7 @@ class MirrorSource final : public SliceSource {
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
   const MirrorSourceStats& stats() const { return stats_; }
+  uint64_t memory_used() const { return memory_->used(); }
 
   // The candidate URLs for a request, in the order they would be tried
   // (without the health reordering). Exposed for tests and the status file.
@@ -68,23 +82,27 @@ class MirrorSource final : public SliceSource {
     bool try_last = false;
   };
   std::vector<Candidate> Candidates(const SliceRequest& request) const;
-  // Downloads `url` into the store. OK once the slice is committed.
-  Status DownloadOne(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
-                     FetchError* error);
-  void NoteResult(const std::string& url, FetchError error);
+  // One candidate: admission, then the download into the cache or memory.
+  DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
+  DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
+  void NoteServer(const std::string& url, FetchError error);
   bool InBackoff(const std::string& url);
+  std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);
+  void KeepInMemory(std::shared_ptr<const VerifiedSlice> slice);
 
   Downloader* downloader_;
   ChunkStore* store_;
   MirrorSourceOptions options_;
+  std::shared_ptr<MemoryBudget> memory_;
   MirrorSourceStats stats_;
 
   struct Health {
     int consecutive_failures = 0;
     std::chrono::steady_clock::time_point retry_after{};
   };
-  std::mutex mu_;                                   // leaf lock
-  std::map<std::string, Health> health_;            // GUARDED_BY(mu_), key: scheme://host:port
+  std::mutex mu_;                                        // leaf lock
+  std::map<std::string, Health> health_;                 // GUARDED_BY(mu_), key: scheme://host:port
+  std::list<std::shared_ptr<const VerifiedSlice>> in_memory_;  // GUARDED_BY(mu_), front = newest
 };
 
 // "scheme://authority" of a URL ("" if it has none).

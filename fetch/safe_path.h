@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "fetch/unique_fd.h"
+#include "core/unique_fd.h"
 
 namespace jigdoofus {
 

@@ -111,19 +111,15 @@ void ScanSource::Walk() {
 }
 
 Status ScanSource::WaitForWalk(const FetchContext& ctx) {
-  constexpr auto kPoll = std::chrono::milliseconds(100);  // for ctx.interrupted, which cannot notify us
+  auto wake = ctx.OnCancel([this] {
+    std::lock_guard<std::mutex> l(mu_);
+    walked_cv_.notify_all();
+  });
   std::unique_lock<std::mutex> lock(mu_);
-  while (!walked_) {
-    auto until = ctx.deadline;
-    if (ctx.interrupted) until = std::min(until, std::chrono::steady_clock::now() + kPoll);
-    walked_cv_.wait_until(lock, until);
-    if (walked_) break;
-    lock.unlock();
-    if (ctx.cancelled()) return Status::Cancelled("scan: cancelled while the trees were being walked");
-    if (ctx.expired()) return Status::TimedOut("scan: deadline passed while the trees were being walked");
-    lock.lock();
-  }
-  return Status::OK();
+  walked_cv_.wait_until(lock, ctx.deadline, [&] { return walked_ || ctx.cancelled(); });
+  if (walked_) return Status::OK();
+  if (ctx.cancelled()) return Status::Cancelled("scan: cancelled while the trees were being walked");
+  return Status::TimedOut("scan: deadline passed while the trees were being walked");
 }
 
 Result<std::shared_ptr<const VerifiedSlice>> ScanSource::Open(const SliceRequest& request,

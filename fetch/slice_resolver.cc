@@ -18,9 +18,6 @@ struct SliceResolver::Flight {
 
 namespace {
 
-// How often a waiter whose ctx has an `interrupted` callback checks it
-// (the callback cannot wake a condition variable).
-constexpr auto kInterruptPoll = std::chrono::milliseconds(50);
 constexpr size_t kTriedListMax = 3;
 
 std::string LocationText(const SliceLocation& loc) {
@@ -75,6 +72,14 @@ void SliceResolver::LruInsert(std::shared_ptr<const VerifiedSlice> slice) {
   }
 }
 
+void SliceResolver::Forget(const SliceId& slice) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = lru_index_.find(slice.digest);
+  if (it == lru_index_.end()) return;
+  lru_.erase(it->second);
+  lru_index_.erase(it);
+}
+
 Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& slice, const FetchContext& ctx) {
   std::shared_ptr<Flight> flight;
   {
@@ -92,18 +97,21 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
         stats_.merged_waits.fetch_add(1, std::memory_order_relaxed);
         counted_wait = true;
       }
-      while (!other->done) {
-        auto until = ctx.deadline;
-        if (ctx.interrupted) until = std::min(until, std::chrono::steady_clock::now() + kInterruptPoll);
-        other->cv.wait_until(lock, until);
-        if (other->done) break;
-        lock.unlock();  // the callback is not ours; keep mu_ a leaf
-        const bool cancelled = ctx.cancelled();
-        const bool expired = ctx.expired();
+      if (!other->done) {
+        // Woken by the fetch's end or by this request's cancellation.
+        lock.unlock();
+        {
+          auto wake = ctx.OnCancel([this, other] {
+            std::lock_guard<std::mutex> l(mu_);
+            other->cv.notify_all();
+          });
+          lock.lock();
+          other->cv.wait_until(lock, ctx.deadline, [&] { return other->done || ctx.cancelled(); });
+          lock.unlock();
+        }  // unsubscribed without mu_ held (the wake-up takes it)
         lock.lock();
-        if (other->done) break;
-        if (cancelled) return Status::Cancelled("slice " + slice.digest.ToBase64() + ": request cancelled");
-        if (expired) {
+        if (!other->done) {
+          if (ctx.cancelled()) return Status::Cancelled("slice " + slice.digest.ToBase64() + ": request cancelled");
           return Status::TimedOut("slice " + slice.digest.ToBase64() +
                                   ": deadline passed while waiting for another request's fetch");
         }

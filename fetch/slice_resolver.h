@@ -45,6 +45,8 @@ class SliceResolver final : public SliceProvider {
   SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
                 size_t max_open = kDefaultMaxOpenSlices);
   Result<std::shared_ptr<const VerifiedSlice>> Get(const SliceId& slice, const FetchContext& ctx) override;
+  // Drops the open slice kept for `slice` (it went bad or was evicted).
+  void Forget(const SliceId& slice) override;
   const ResolverStats& stats() const { return stats_; }
 
  private:

@@ -12,7 +12,9 @@ int ErrnoFromStatus(const Status& status) {
     case Status::Code::kIOError:
     case Status::Code::kUnavailable:
     case Status::Code::kTimedOut:
-    case Status::Code::kNotSupported: return EIO;
+    case Status::Code::kNotSupported:
+    case Status::Code::kNoSpace:
+    case Status::Code::kInternal: return EIO;
     case Status::Code::kCancelled: return EINTR;
     case Status::Code::kInvalidArgument: return EINVAL;
   }
@@ -30,6 +32,8 @@ const char* FailureTag(Status::Code code) {
     case Status::Code::kNotSupported: return "eio-not-supported";
     case Status::Code::kCancelled: return "eintr-cancelled";
     case Status::Code::kInvalidArgument: return "einval-invalid-argument";
+    case Status::Code::kNoSpace: return "eio-no-space";
+    case Status::Code::kInternal: return "eio-internal";
   }
   return "eio-unknown";
 }

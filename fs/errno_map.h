@@ -20,14 +20,16 @@
 namespace jigdoofus {
 
 // 0 for OK. kNotFound / kUnavailable / kCorruption / kIOError / kTimedOut /
-// kNotSupported => EIO (the file exists; its bytes could not be produced),
-// kCancelled => EINTR, kInvalidArgument => EINVAL.
+// kNotSupported / kNoSpace / kInternal => EIO (the file exists; its bytes
+// could not be produced), kCancelled => EINTR, kInvalidArgument => EINVAL
+// (only for requests that are themselves wrong, never for a read that
+// failed inside jigdoofus: that is kInternal, "eio-internal").
 int ErrnoFromStatus(const Status& status);
 
 // "eio-not-found", ..., "eintr-cancelled", "einval-invalid-argument".
 const char* FailureTag(Status::Code code);
 
-inline constexpr size_t kStatusCodeCount = static_cast<size_t>(Status::Code::kCancelled) + 1;
+inline constexpr size_t kStatusCodeCount = static_cast<size_t>(Status::Code::kInternal) + 1;
 
 // Counts failed requests per Status code.
 class FailureCounters {

@@ -22,10 +22,6 @@ namespace {
 constexpr size_t kMaxReadSize = size_t{16} << 20;
 constexpr blksize_t kPreferredIoSize = 1 << 20;
 
-std::chrono::steady_clock::duration Seconds(double s) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(s));
-}
-
 // --- C callbacks: convert, guard, reply exactly once ---
 
 JigdoFs* FsOf(fuse_req_t req) { return static_cast<JigdoFs*>(fuse_req_userdata(req)); }
@@ -91,77 +87,38 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) fs->Release(ino, r.fh);  // the open was interrupted
 }
 
-// Owns a malloc'ed fuse_bufvec with room for `n` buffers.
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using BufVecPtr = std::unique_ptr<fuse_bufvec, FreeDeleter>;
-
-BufVecPtr MakeBufVec(const ReadPlan& plan) {
-  const size_t n = std::max<size_t>(1, plan.parts.size());
-  void* raw = std::calloc(1, sizeof(fuse_bufvec) + (n - 1) * sizeof(fuse_buf));
-  if (raw == nullptr) throw std::bad_alloc();
-  BufVecPtr v(static_cast<fuse_bufvec*>(raw));
-  v->count = plan.parts.size();
-  for (size_t i = 0; i < plan.parts.size(); ++i) {
-    const ReadPlan::Part& part = plan.parts[i];
-    fuse_buf& b = v->buf[i];
-    b.size = part.length;
-    if (part.slice != nullptr) {
-      b.flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-      b.fd = part.slice->fd();
-      b.pos = static_cast<off_t>(part.pos);
-    } else {
-      b.mem = const_cast<uint8_t*>(plan.memory.get() + part.pos);
-    }
-  }
-  return v;
-}
+// libfuse calls this (on the thread handling the INTERRUPT) when the
+// kernel interrupts a read: wakes whatever the read waits on.
+void OnInterrupt(fuse_req_t, void* data) { static_cast<CancelSignal*>(data)->Fire(); }
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  // `plan` holds the slices (their fds) until the reply has been sent.
+  // `plan` holds what the reply's bytes need (open slices, a cache
+  // snapshot) until the reply has been sent.
   ReadPlan plan;
-  BufVecPtr bufv;
-  std::optional<BufferPool::Lease> lease;  // holds a reply we copy ourselves...
-  std::unique_ptr<uint8_t[]> large;        // ...or this, if larger than a pooled buffer
-  const uint8_t* copied = nullptr;         // the reply, when it is in memory
+  std::optional<Result<ReadReply>> built;
   JigdoFs* fs = FsOf(req);
+  auto cancel = std::make_shared<CancelSignal>();
+  fuse_req_interrupt_func(req, OnInterrupt, cancel.get());
   int err = Guarded("read", [&] {
     if (off < 0) return EINVAL;
     size = std::min(size, kMaxReadSize);
     FetchContext ctx = fs->MakeFetchContext();
-    ctx.interrupted = [req] { return fuse_req_interrupted(req) != 0; };
+    ctx.cancel = cancel;
     int e = fs->PlanRead(ino, fi->fh, static_cast<uint64_t>(off), size, &plan, ctx);
-    if (e != 0 || plan.parts.empty()) return e;
-    if (plan.parts.size() == 1 && plan.parts[0].slice == nullptr) {
-      copied = plan.memory.get();  // literal bytes only: already in memory
-    } else if (!fs->splice() || !fs->splice_budget().Fits(plan.size, plan.parts.size())) {
-      // libfuse would copy into a fresh buffer; copy into a reused one.
-      uint8_t* buf;
-      if (plan.size <= fs->reply_buffers().buffer_size()) {
-        lease.emplace(fs->reply_buffers().Get());
-        buf = lease->data();
-      } else {  // not with requests of the size we asked the kernel for
-        large = std::make_unique_for_overwrite<uint8_t[]>(plan.size);
-        buf = large.get();
-      }
-      e = fs->CopyPlan(plan, static_cast<uint64_t>(off), buf);
-      copied = buf;
-      if (e == 0) fs->CountReply(false);
-    } else {
-      bufv = MakeBufVec(plan);
-      fs->CountReply(true);
-    }
-    return e;
+    if (e != 0) return e;
+    built.emplace(BuildReadReply(plan, fs->reply_policy()));
+    return fs->CountReply(*built);
   });
+  fuse_req_interrupt_func(req, nullptr, nullptr);  // no wake-up after this: `cancel` may go
+  const ReadReply* reply = err == 0 ? &built->value() : nullptr;
   if (err != 0) {
     fuse_reply_err(req, err);
-  } else if (plan.parts.empty()) {
+  } else if (reply->kind == ReadReply::Kind::kEmpty) {
     fuse_reply_buf(req, nullptr, 0);
-  } else if (copied != nullptr) {
-    fuse_reply_buf(req, reinterpret_cast<const char*>(copied), plan.size);
+  } else if (reply->kind == ReadReply::Kind::kMemory) {
+    fuse_reply_buf(req, reinterpret_cast<const char*>(reply->data), reply->size);
   } else {
-    fuse_reply_data(req, bufv.get(), FUSE_BUF_SPLICE_MOVE);
+    fuse_reply_data(req, reply->bufv.get(), FUSE_BUF_SPLICE_MOVE);
   }
 }
 
@@ -410,6 +367,10 @@ int JigdoFs::PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size,
     if (ReadAhead* ra = reinterpret_cast<ImageHandle*>(fh)->read_ahead.get()) ra->OnRead(offset, len);
   }
   Status st = image->reader->Plan(offset, len, ctx, plan);
+  if (st.code() == Status::Code::kInvalidArgument) {
+    // A read at a valid offset is never the reader's mistake.
+    st = Status::Internal(st.message());
+  }
   if (!st.ok()) {
     failures_.Count(st.code());
     const char* tag = FailureTag(st.code());
@@ -424,32 +385,16 @@ int JigdoFs::PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size,
   return 0;
 }
 
-int JigdoFs::Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
-                  const FetchContext& ctx) {
-  *n = 0;
-  ReadPlan plan;
-  int err = PlanRead(ino, fh, offset, size, &plan, ctx);
-  if (err != 0) return err;
-  err = CopyPlan(plan, offset, out);
-  if (err == 0) *n = plan.size;
-  return err;
-}
-
-int JigdoFs::CopyPlan(const ReadPlan& plan, uint64_t offset, uint8_t* out) {
-  size_t done = 0;
-  for (const ReadPlan::Part& part : plan.parts) {
-    std::span<uint8_t> dst(out + done, part.length);
-    if (part.slice == nullptr) {
-      std::memcpy(dst.data(), plan.memory.get() + part.pos, part.length);
-    } else {
-      Status st = part.slice->ReadAt(part.pos - part.slice->fd_offset(), dst);
-      if (!st.ok()) {
-        failures_.Count(st.code());
-        spdlog::warn("[{}] read of {} bytes at {}: {}", FailureTag(st.code()), plan.size, offset, st.message());
-        return ErrnoFromStatus(st);
-      }
-    }
-    done += part.length;
+int JigdoFs::CountReply(const Result<ReadReply>& reply) {
+  if (!reply.ok()) {
+    failures_.Count(reply.status().code());
+    spdlog::warn("[{}] read reply: {}", FailureTag(reply.status().code()), reply.status().message());
+    return ErrnoFromStatus(reply.status());
+  }
+  if (reply->kind == ReadReply::Kind::kFileBacked) {
+    replies_fd_backed_.fetch_add(1, std::memory_order_relaxed);
+  } else if (reply->kind == ReadReply::Kind::kMemory && (reply->lease || reply->large)) {
+    replies_copied_.fetch_add(1, std::memory_order_relaxed);
   }
   return 0;
 }
@@ -531,7 +476,7 @@ void JigdoFs::Init(fuse_conn_info* conn) {
 
 FetchContext JigdoFs::MakeFetchContext() const {
   FetchContext ctx;
-  ctx.deadline = std::chrono::steady_clock::now() + Seconds(options_.fetch_timeout_s);
+  ctx.deadline = DeadlineIn(options_.fetch_timeout_s);
   return ctx;
 }
 

@@ -36,6 +36,7 @@
 #include "fetch/image_set.h"
 #include "fs/buffer_pool.h"
 #include "fs/errno_map.h"
+#include "fs/read_reply.h"
 #include "fs/splice_budget.h"
 
 namespace jigdoofus {
@@ -84,13 +85,11 @@ class JigdoFs {
   // Counts the read and feeds the file handle's read-ahead.
   int PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, ReadPlan* plan,
                const FetchContext& ctx);
-  // Copies the bytes of `plan` (a read at `offset`) into out[0, plan.size).
-  int CopyPlan(const ReadPlan& plan, uint64_t offset, uint8_t* out);
-  // Counts how OpRead replied (status file: fs.replies).
-  void CountReply(bool fd_backed) { (fd_backed ? replies_fd_backed_ : replies_copied_).fetch_add(1, std::memory_order_relaxed); }
-  // PlanRead, then copies the bytes into out[0, size); *n is the count.
-  int Read(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, uint8_t* out, size_t* n,
-           const FetchContext& ctx);
+  // How replies are built (fs/read_reply.h).
+  ReplyPolicy reply_policy() { return ReplyPolicy{options_.splice, &splice_budget_, &reply_buffers_}; }
+  // Counts how a read was replied (status file: fs.replies) or why its
+  // reply could not be built; returns the errno for the reader (0: send it).
+  int CountReply(const Result<ReadReply>& reply);
   void Release(fuse_ino_t ino, uint64_t fh);
   int OpenDir(fuse_ino_t ino) const;
   // Fills `buf` (capacity `size`) with entries after `offset`; *used is the

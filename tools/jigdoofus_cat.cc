@@ -80,8 +80,6 @@ int Run(int argc, char** argv) {
   uint64_t offset = std::min(cl->offset, size);
   uint64_t end = cl->length ? offset + std::min(*cl->length, size - offset) : size;
   auto buf = std::make_unique_for_overwrite<uint8_t[]>(kChunk);
-  auto deadline_s = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(cl->images.fetch_timeout_s));
   // The slices ahead of the output are verified (local) or downloaded
   // (mirrors) by --jobs threads while earlier bytes are written, as for a
   // sequential reader of the mount.
@@ -94,7 +92,7 @@ int Run(int argc, char** argv) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - offset));
     read_ahead.OnRead(offset, want);
     FetchContext ctx;
-    ctx.deadline = std::chrono::steady_clock::now() + deadline_s;
+    ctx.deadline = DeadlineIn(cl->images.fetch_timeout_s);
     auto got = image->reader->ReadAt(offset, std::span<uint8_t>(buf.get(), want), ctx);
     if (!got.ok()) return Fail(image->name + ": " + got.status().message());
     if (*got == 0) return Fail(image->name + ": unexpected end of image at offset " + std::to_string(offset));

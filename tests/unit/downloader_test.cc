@@ -528,7 +528,8 @@ TEST_F(DownloaderTest, FetchToStringAndFile) {
   EXPECT_EQ(late.status().code(), Status::Code::kTimedOut) << late.status().ToString();
 
   FetchContext interrupted;
-  interrupted.interrupted = [] { return true; };
+  interrupted.cancel = std::make_shared<CancelSignal>();
+  interrupted.cancel->Fire();
   auto gone = FetchToString(*d, server_.Url("/stuck"), 1 << 20, interrupted);
   EXPECT_EQ(gone.status().code(), Status::Code::kCancelled) << gone.status().ToString();
 

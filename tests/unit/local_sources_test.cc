@@ -167,7 +167,8 @@ TEST(VerifyLocalFileTest, CancelledAndExpiredContextsStopHashing) {
   const std::string data = Content(1 << 20, 3);
   WriteFile(dir / "a.bin", data);
   FetchContext cancelled;
-  cancelled.interrupted = [] { return true; };
+  cancelled.cancel = std::make_shared<CancelSignal>();
+  cancelled.cancel->Fire();
   auto r = VerifyLocalFile(IdOf(data), dir / "a.bin", nullptr, cancelled);
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
   FetchContext expired;
@@ -364,7 +365,8 @@ TEST(LocalTreeSourceTest, CancelledRequestStops) {
   WriteFile(tmp / "m/x.deb", data);
   LocalTreeSource src({{"D", tmp / "m"}}, false, nullptr);
   FetchContext ctx;
-  ctx.interrupted = [] { return true; };
+  ctx.cancel = std::make_shared<CancelSignal>();
+  ctx.cancel->Fire();
   auto r = src.Open(RequestFor(data, {Loc("D", "x.deb")}), ctx);
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
 }
@@ -477,7 +479,8 @@ TEST(ScanSourceTest, ExpiredDeadlineOrCancelStops) {
   WriteFile(tmp / "s/x", data);
   ScanSource src({tmp / "s"}, nullptr);
   FetchContext cancelled;
-  cancelled.interrupted = [] { return true; };
+  cancelled.cancel = std::make_shared<CancelSignal>();
+  cancelled.cancel->Fire();
   auto r = src.Open(RequestFor(data, {}), cancelled);
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
 }

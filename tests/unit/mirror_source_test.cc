@@ -95,7 +95,7 @@ TEST_F(MirrorSourceTest, DownloadsVerifiesAndCachesOnce) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);  // the second came from the cache
   EXPECT_EQ(src.stats().cache_hits.load(), 1u);
-  EXPECT_TRUE(store_->Contains(IdOf(pkg_)));
+  EXPECT_TRUE(*store_->Contains(IdOf(pkg_)));
 }
 
 TEST_F(MirrorSourceTest, FileNamesArePercentEncodedAndReachTheServerIntact) {
@@ -139,8 +139,8 @@ TEST_F(MirrorSourceTest, EveryServerFailingIsUnavailableAndNothingIsCached) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Status::Code::kUnavailable) << s.status().ToString();
   EXPECT_NE(s.status().message().find("every server failed"), std::string::npos) << s.status().ToString();
-  EXPECT_FALSE(store_->Contains(IdOf(pkg_)));
-  EXPECT_EQ(store_->Stats().slices_staged, 0u);
+  EXPECT_FALSE(*store_->Contains(IdOf(pkg_)));
+  EXPECT_EQ(store_->Stats()->slices_staged, 0u);
 }
 
 TEST_F(MirrorSourceTest, FailedServerIsTriedLaterNotNever) {
@@ -173,34 +173,77 @@ TEST_F(MirrorSourceTest, OfflineServesTheCacheAndNeverTouchesTheNetwork) {
   EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);
 }
 
-TEST_F(MirrorSourceTest, SliceLargerThanTheCacheIsRefusedClearly) {
+// A slice the cache cannot hold is still served to its reader, verified in
+// memory (kept there for the next read), never stored; with too little
+// memory budget it is refused clearly, without a download.
+TEST_F(MirrorSourceTest, SliceLargerThanTheCacheIsServedFromMemory) {
   store_.reset();
   auto store = ChunkStore::Open(env_.get(), ChunkStoreOptions{.capacity = 64 * 1024});
   ASSERT_TRUE(store.ok());
   store_ = std::move(store).value();
   JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
-  auto s = Source().Open(Request(jigdo, pkg_), {});
-  ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("--cache-size"), std::string::npos) << s.status().ToString();
-  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 0);
+  MirrorSource src = Source();
+  auto s = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), pkg_);
+  EXPECT_FALSE((*s)->worth_keeping_open());
+  EXPECT_FALSE(*store_->Contains(IdOf(pkg_)));
+  EXPECT_EQ(src.stats().kept_in_memory.load(), 1u);
+  auto again = src.Open(Request(jigdo, pkg_), {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(src.stats().memory_hits.load(), 1u);
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);
+
+  MirrorSourceOptions tight;
+  tight.memory_budget = 1024;
+  auto refused = Source(tight).Open(Request(jigdo, pkg_), {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--cache-size"), std::string::npos) << refused.status().ToString();
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);
+}
+
+// The one health rule (ShouldRetryServerLater): a 5xx backs the server
+// off (healthy servers go first for the next slice), a 404 does not.
+TEST_F(MirrorSourceTest, OnlyTransientFailuresBackAServerOff) {
+  WriteFile(bad_.root() / "debian/pool/main/b/we+ird name~1.deb", weird_);
+  const std::string weird_path = "/debian/pool/main/b/we+ird name~1.deb";
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\nDebian=" + bad_.Url("/debian/") + "\n");
+  MirrorSourceOptions o;
+  o.base_backoff = std::chrono::milliseconds(60000);
+  for (const char* fault : {"404", "503"}) {
+    SCOPED_TRACE(fault);
+    store_.reset();
+    fs::remove_all(cache_dir_ + "/c2");
+    env_.reset();
+    auto env = LmdbEnv::Open(cache_dir_ + "/c2", LmdbOptions{.durable = false});
+    ASSERT_TRUE(env.ok());
+    env_ = std::move(env).value();
+    store_ = std::move(ChunkStore::Open(env_.get(), ChunkStoreOptions{.capacity = 64 << 20})).value();
+    good_.AddFault("/debian/pool/main/p/*", fault);
+    const int before = good_.Requests(weird_path);
+    MirrorSource src = Source(o);
+    ASSERT_TRUE(src.Open(Request(jigdo, pkg_), {}).ok());  // good fails, bad serves
+    ASSERT_TRUE(src.Open(Request(jigdo, weird_), {}).ok());
+    const bool backed_off = std::string(fault) == "503";
+    EXPECT_EQ(good_.Requests(weird_path) - before, backed_off ? 0 : 1);
+  }
 }
 
 TEST_F(MirrorSourceTest, InterruptedReadAbandonsAStalledDownload) {
   good_.AddFault("/debian/*", "stall");
   JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\n");
   MirrorSource src = Source();
-  std::atomic<bool> interrupted{false};
   FetchContext ctx;
-  ctx.interrupted = [&] { return interrupted.load(); };
+  ctx.cancel = std::make_shared<CancelSignal>();
   std::thread ctrl_c([&] {
     while (good_.Requests("/debian/pool/main/p/pkg.deb") == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    interrupted = true;
+    ctx.cancel->Fire();  // as FUSE's interrupt does: the waiting read wakes at once
   });
   auto s = src.Open(Request(jigdo, pkg_), ctx);
   ctrl_c.join();
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Status::Code::kCancelled) << s.status().ToString();
-  EXPECT_FALSE(store_->Contains(IdOf(pkg_)));
+  EXPECT_FALSE(*store_->Contains(IdOf(pkg_)));
 }
 
 TEST_F(MirrorSourceTest, DeadlineBoundsTheWait) {

@@ -305,7 +305,7 @@ TEST(SliceResolverTest, DeadlineIsRespected) {
 
 TEST(SliceResolverTest, CancellationStopsTheLeader) {
   const std::string data = Content(100, 14);
-  std::atomic<bool> entered{false}, cancel{false};
+  std::atomic<bool> entered{false};
   FakeSource blocking([&](const SliceRequest&, const FetchContext& ctx, int) -> SliceResult {
     entered = true;
     while (!ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -313,10 +313,10 @@ TEST(SliceResolverTest, CancellationStopsTheLeader) {
   });
   SliceResolver resolver(nullptr, {&blocking});
   FetchContext ctx;
-  ctx.interrupted = [&] { return cancel.load(); };
+  ctx.cancel = std::make_shared<CancelSignal>();
   std::thread t([&] {
     ASSERT_TRUE(Eventually([&] { return entered.load(); }));
-    cancel = true;
+    ctx.cancel->Fire();
   });
   auto r = resolver.Get(IdOf(data), ctx);
   t.join();
@@ -337,9 +337,9 @@ TEST(SliceResolverTest, WaiterThatGivesUpDoesNotCancelTheFetch) {
 
   auto timed_out = resolver.Get(IdOf(data), WithDeadline(std::chrono::milliseconds(20)));
   EXPECT_EQ(timed_out.status().code(), Status::Code::kTimedOut) << timed_out.status().ToString();
-  std::atomic<bool> cancel{true};
   FetchContext cancelled;
-  cancelled.interrupted = [&] { return cancel.load(); };
+  cancelled.cancel = std::make_shared<CancelSignal>();
+  cancelled.cancel->Fire();
   auto c = resolver.Get(IdOf(data), cancelled);
   EXPECT_EQ(c.status().code(), Status::Code::kCancelled) << c.status().ToString();
 
@@ -351,7 +351,6 @@ TEST(SliceResolverTest, WaiterThatGivesUpDoesNotCancelTheFetch) {
 
 TEST(SliceResolverTest, WaitersRetryWhenTheLeaderGaveUp) {
   const std::string data = Content(100, 16);
-  std::atomic<bool> cancel_leader{false};
   FakeSource src([&](const SliceRequest&, const FetchContext& ctx, int call) -> SliceResult {
     if (call == 1) {
       while (!ctx.cancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -361,14 +360,14 @@ TEST(SliceResolverTest, WaitersRetryWhenTheLeaderGaveUp) {
   });
   SliceResolver resolver(nullptr, {&src});
   FetchContext leader_ctx;
-  leader_ctx.interrupted = [&] { return cancel_leader.load(); };
+  leader_ctx.cancel = std::make_shared<CancelSignal>();
   SliceResult leader_result = Status::NotFound("unset");
   std::thread leader([&] { leader_result = resolver.Get(IdOf(data), leader_ctx); });
   ASSERT_TRUE(Eventually([&] { return src.calls() == 1; }));
   SliceResult waiter_result = Status::NotFound("unset");
   std::thread waiter([&] { waiter_result = resolver.Get(IdOf(data), FetchContext{}); });
   ASSERT_TRUE(Eventually([&] { return resolver.stats().merged_waits.load() == 1; }));
-  cancel_leader = true;
+  leader_ctx.cancel->Fire();
   leader.join();
   waiter.join();
   EXPECT_EQ(leader_result.status().code(), Status::Code::kCancelled) << leader_result.status().ToString();
