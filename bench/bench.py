@@ -2,7 +2,7 @@
 """bench/bench.py: the benchmark suite (issue 4): jigdoofus against the baselines.
 
 One command builds jigdoofus (RelWithDebInfo), builds or reuses the corpora
-(bench/corpus.py, cached in --bench-dir), runs the six figures with each
+(bench/corpus.py, cached in --bench-dir), runs the seven figures with each
 pair measured in the same run, alternating, median of --runs, and prints a
 markdown table of ratios with the targets next to them (also written to
 BENCH_DIR/results-*.md and .json).
@@ -13,7 +13,7 @@ pid in a finally block, also on Ctrl-C or SIGTERM. Network traffic goes only
 to 127.0.0.1. Not thread-safe; one run at a time per bench dir.
 
 Usage: /usr/bin/python3 bench/bench.py [--quick] [--runs N] [--size-mb MB]
-       [--only 1,2,3,4,5,6] [--build-dir DIR] [--bench-dir DIR]
+       [--only 1,2,3,4,5,6,7] [--build-dir DIR] [--bench-dir DIR]
 """
 import argparse
 import datetime
@@ -372,15 +372,16 @@ class Bench:
         self.s.umount(self.mnt)
         self.add("dvd_remount", t)
 
-    # ------------------------------------------------------------ figure 3
-    def fig3(self):
-        log("== figure 3: cold from local nginx mirrors")
+    # ------------------------------------------------------------ nginx
+    def serve_www(self, n):
+        """nginx on n free ports serving the tree, the ISO and the template."""
         www = os.path.join(self.work, "www")
-        os.makedirs(www)
-        os.symlink(self.tree, os.path.join(www, "tree"))
-        os.symlink(self.iso, os.path.join(www, "bench.iso"))
-        os.symlink(self.template, os.path.join(www, "bench.template"))
-        ports = [free_port() for _ in range(4)]
+        if not os.path.isdir(www):
+            os.makedirs(www)
+            os.symlink(self.tree, os.path.join(www, "tree"))
+            os.symlink(self.iso, os.path.join(www, "bench.iso"))
+            os.symlink(self.template, os.path.join(www, "bench.template"))
+        ports = [free_port() for _ in range(n)]
         conf = os.path.join(self.work, "nginx.conf")
         servers = "".join(f"  server {{ listen 127.0.0.1:{p}; root {www}; }}\n" for p in ports)
         with open(conf, "w") as f:
@@ -389,6 +390,71 @@ class Bench:
                     f"http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;\n"
                     f"  types {{ }} default_type application/octet-stream;\n{servers}}}\n")
         nginx = self.s.popen(["nginx", "-p", self.work, "-c", conf, "-e", f"{self.work}/nginx-error.log"])
+        for port in ports:
+            for _ in range(500):
+                with socket.socket() as sk:
+                    if sk.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.01)
+        return www, ports, nginx
+
+    def write_url_jigdo(self, www, name, server_ports):
+        text = open(self.jigdo).read()
+        lines = []
+        for line in text.splitlines():
+            if line.startswith("Template="):
+                line = f"Template=http://127.0.0.1:{server_ports[0]}/bench.template"
+            elif line.startswith("Filename="):
+                line = "Filename=bench.iso"
+            lines.append(line)
+            if line.strip() == "[Servers]":
+                lines += [f"Debian=http://127.0.0.1:{p}/tree/" for p in server_ports]
+        with open(os.path.join(www, name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return f"http://127.0.0.1:{server_ports[0]}/{name}"
+
+    # ------------------------------------------------------------ figure 7
+    def fig7(self):
+        log("== figure 7: served from the chunk cache (sources gone, --offline)")
+        www, ports, nginx = self.serve_www(1)
+        url = self.write_url_jigdo(www, "cached.jigdo", ports)
+        cache = os.path.join(self.work, "cache-filled")
+        p, _ = self.jfs([url], cache)
+        if subprocess.run(["cmp", image_in(self.mnt), self.iso]).returncode != 0:
+            raise RuntimeError("bench: image read through the mirror differs from the original ISO")
+        self.unmount(p)
+        self.s.stop(nginx)
+
+        def warm_cache():
+            subprocess.run(["cat", os.path.join(cache, "data.mdb"), self.iso], stdout=subprocess.DEVNULL, check=True)
+        for run in range(self.a.runs):
+            warm_cache()
+            p = self.ptll_mount()
+            self.add("ptll_seq_c", cat(os.path.join(self.mnt, "bench.iso")))
+            self.unmount(p)
+            warm_cache()
+            p, _ = self.jfs([url], cache, ["--offline"])
+            cpu0 = proc_cpu(p.pid)
+            self.add("cache_seq", cat(image_in(self.mnt)))
+            self.add("cache_seq_cpu", proc_cpu(p.pid) - cpu0, extra=True)
+            self.unmount(p)
+            warm_cache()
+            p = self.ptll_mount()
+            self.add("ptll_rand_c", random_reads(os.path.join(self.mnt, "bench.iso"), self.a.rand_count, run))
+            self.unmount(p)
+            warm_cache()
+            p, _ = self.jfs([url], cache, ["--offline"])
+            self.add("cache_rand", random_reads(image_in(self.mnt), self.a.rand_count, run))
+            st = json.load(open(os.path.join(self.mnt, ".jigdoofus-status")))
+            if st["mirror"]["downloads_ok"] or st["fs"]["failures"]["eio-corruption"]:
+                raise RuntimeError(f"bench: cache-served mount downloaded or failed: {st['mirror']}")
+            self.unmount(p)
+            log(f"   run {run + 1}/{self.a.runs} done")
+
+    # ------------------------------------------------------------ figure 3
+    def fig3(self):
+        log("== figure 3: cold from local nginx mirrors")
+        www, ports, nginx = self.serve_www(4)
         proxies = [free_port() for _ in range(4)]
         for lp, up in zip(proxies, ports):
             pr = self.s.popen(["/usr/bin/python3", os.path.join(HERE, "delay_proxy.py"), "--listen-port", str(lp),
@@ -404,19 +470,7 @@ class Bench:
                 time.sleep(0.01)
 
         def write_jigdo(name, server_ports):
-            text = open(self.jigdo).read()
-            lines = []
-            for line in text.splitlines():
-                if line.startswith("Template="):
-                    line = f"Template=http://127.0.0.1:{server_ports[0]}/bench.template"
-                elif line.startswith("Filename="):
-                    line = "Filename=bench.iso"
-                lines.append(line)
-                if line.strip() == "[Servers]":
-                    lines += [f"Debian=http://127.0.0.1:{p}/tree/" for p in server_ports]
-            with open(os.path.join(www, name), "w") as f:
-                f.write("\n".join(lines) + "\n")
-            return f"http://127.0.0.1:{server_ports[0]}/{name}"
+            return self.write_url_jigdo(www, name, server_ports)
 
         scenarios = [
             ("net", ports[:1], True),
@@ -521,6 +575,10 @@ def table(b):
              "≤ 64 MiB", lambda v: v <= 64, 5)
     absolute("DVD: time to first byte, random offset, fresh cache", "dvd_ttfb", "s", "{:.3f}", "–", lambda v: True, 5)
     speed("sequential reader with 8 random readers", "pxe_loaded", "pxe_solo", "≥ 0.7×", ge(0.7), 6, "same reader alone")
+    speed("whole image served from the chunk cache (--offline, sources gone)", "cache_seq", "ptll_seq_c", "≥ 1.0×",
+          ge(1.0), 7, "passthrough_ll")
+    rate("random 4 KiB reads served from the chunk cache", "cache_rand", "ptll_rand_c", "≥ 0.8×", ge(0.8), 7,
+         "passthrough_ll")
     out = ["| # | measurement | jigdoofus | baseline | ratio | target | met |",
            "|---|---|---|---|---:|---|---|"]
     out += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
@@ -545,7 +603,7 @@ def main():
     ap.add_argument("--runs", type=int, help="runs per measurement, median reported (default 3, --quick 1)")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of jigdo-lite and httpdirfs (default 1)")
     ap.add_argument("--size-mb", type=int, help="image corpus size (default 1024, --quick 128)")
-    ap.add_argument("--only", default="1,2,3,4,5,6", help="figures to run, e.g. 1,2,4 (2 comes with 1)")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7", help="figures to run, e.g. 1,2,4 (2 comes with 1)")
     ap.add_argument("--rtt-ms", type=int, default=20, help="added round-trip time for figure 3 (default 20)")
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build-bench"))
     ap.add_argument("--bench-dir", default="/var/tmp/jigdoofus-bench")
@@ -569,7 +627,7 @@ def main():
         b = Bench(a, s)
         b.setup()
         log(f"== image {b.size} bytes, {b.slices} slices; {a.runs} run(s) each")
-        for fig, fn in ((1, b.fig12), (4, b.fig4), (6, b.fig6), (5, b.fig5), (3, b.fig3)):
+        for fig, fn in ((1, b.fig12), (4, b.fig4), (6, b.fig6), (5, b.fig5), (7, b.fig7), (3, b.fig3)):
             if fig in a.only:
                 fn()
     finally:

@@ -37,10 +37,14 @@ class ImageReader {
   Result<size_t> ReadAt(uint64_t offset, std::span<uint8_t> out, const FetchContext& ctx) const;
 
   // Resolves [offset, offset + length) (clipped at the image end) into
-  // `plan` (cleared first): every slice it touches is verified (Get) and
-  // its bytes appended (VerifiedSlice::AppendTo: file ranges held by the
-  // plan, or copies); literal bytes are copied into plan->memory. Fails
-  // (and retries) as ReadAt does. `plan` is reusable.
+  // `plan` (cleared first). First every slice it touches is got (verified,
+  // maybe downloaded) while the plan holds nothing; then their bytes are
+  // appended (VerifiedSlice::AppendTo: file ranges the plan holds, e.g.
+  // under one cache snapshot, or copies) with the literal bytes between
+  // them. A slice that went bad or away meanwhile is got again (up to
+  // kSliceRetries times); if the cache turns over faster than that, each
+  // slice's bytes are copied right after it was got. Fails as ReadAt does.
+  // `plan` is reusable.
   Status Plan(uint64_t offset, size_t length, const FetchContext& ctx, ReadPlan* plan) const;
 
   // The literal store and slice provider, for callers that want to serve
@@ -49,6 +53,10 @@ class ImageReader {
   SliceProvider& slices() const { return *slices_; }
 
  private:
+  // One piece into dst, getting its slice again if its kept bytes went bad
+  // or away (up to kSliceRetries times).
+  Status CopyPiece(const ImagePiece& p, std::span<uint8_t> dst, const FetchContext& ctx) const;
+
   ImageMap map_;
   std::shared_ptr<const LiteralStore> literals_;
   std::shared_ptr<SliceProvider> slices_;

@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetch/image_set.h"
+#include "fetch/mount/image_set.h"
 #include "fs/jigdo_fs.h"
 
 namespace jigdoofus {
@@ -209,7 +209,6 @@ Status CheckMountpoint(const std::string& dir) {
 // throughput of 128 KiB reads on a remount (doc/read_path.md). 4 MiB was
 // slower than 1 MiB.
 constexpr unsigned kReadAheadKb = 1024;
-constexpr size_t kMaxSlicesAhead = 1024;  // read-ahead pieces queued ahead of a sequential reader, at most
 
 // "MAJ:MIN" of the newest mount on `dir` (a real path), from mountinfo.
 // Reading it does not touch the mount (a stat would wait for our own loop).
@@ -403,23 +402,6 @@ void DetachStdio() {
   if (null > 2) ::close(null);
 }
 
-// Random readers touch slices all over the image; each open verified slice
-// is one fd. Raise the soft fd limit to the hard one (capped) and let each
-// resolver keep up to a quarter of it open, so a DVD's few thousand
-// slices stay open instead of being reopened (and looked up) per read.
-size_t RaiseFdLimitAndPickOpenSlices(size_t jigdo_count_hint) {
-  constexpr rlim_t kWantFds = 65536;
-  struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
-  rlim_t want = rl.rlim_max == RLIM_INFINITY ? kWantFds : std::min(rl.rlim_max, kWantFds);
-  if (want > rl.rlim_cur) {
-    rl.rlim_cur = want;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) ::getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  const size_t budget = static_cast<size_t>(rl.rlim_cur) / 4 / std::max<size_t>(1, jigdo_count_hint);
-  return std::clamp<size_t>(budget, 64, 8192);
-}
-
 // All the work, in the daemon child or in the foreground. `report_fd`: the
 // pipe to the waiting parent, or -1.
 int Serve(const CommandLine& cl, int report_fd) {
@@ -427,25 +409,13 @@ int Serve(const CommandLine& cl, int report_fd) {
   fuse_set_log_func(LibfuseLog);
   Status st = CheckMountpoint(cl.mountpoint);
   if (!st.ok()) return report.Fail(st.message());
-  ImageSetOptions image_options = cl.images;
-  if (image_options.max_open_slices == 0) {
-    image_options.max_open_slices = RaiseFdLimitAndPickOpenSlices(image_options.sources.size());
-  }
-  auto images = ImageSet::Open(image_options);
+  const MountConfig config = ResolveMountConfig(cl.images, RaiseOpenFileLimit());
+  auto images = ImageSet::Open(config);
   if (!images.ok()) return report.Fail(images.status().message());
   JigdoFsOptions fs_options;
-  fs_options.fetch_timeout_s = cl.images.fetch_timeout_s;
-  // --jobs: parallel slice fetches ahead of a sequential reader (for local
-  // files: hashing ahead; 8 threads beat 2 and 0 on a 2-core machine).
-  fs_options.prefetch_threads = static_cast<size_t>(std::max(0, cl.images.jobs));
-  // Pieces (slices and the literal runs between them) kept queued ahead of
-  // a sequential reader: half the open-slice LRU, so prefetched slices are
-  // still open when the reader arrives. Small slices come in the hundreds
-  // per window; with only 96 a big slice's hash started too late (first
-  // read of the 1 GB bench image, 5 alternating runs: 1.53-1.68 s with 96,
-  // 1.44-1.53 s with 1024).
-  fs_options.read_ahead.max_slices_ahead =
-      std::clamp<size_t>(image_options.max_open_slices / 2, 16, kMaxSlicesAhead);
+  fs_options.fetch_timeout_s = config.fetch_timeout_s;
+  fs_options.prefetch_threads = config.prefetch_threads;
+  fs_options.read_ahead = config.read_ahead;
   JigdoFs fs(images->get(), fs_options);
   auto session = StartSession(cl, &fs);
   if (!session.ok()) return report.Fail(session.status().message());

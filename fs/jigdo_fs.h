@@ -33,7 +33,7 @@
 #include "core/image_reader.h"
 #include "core/prefetcher.h"
 #include "core/slice_provider.h"
-#include "fetch/image_set.h"
+#include "fetch/mount/image_set.h"
 #include "fs/buffer_pool.h"
 #include "fs/errno_map.h"
 #include "fs/read_reply.h"

@@ -171,8 +171,8 @@ struct ImageOptionValues {
   std::vector<std::string> scan;
   std::vector<std::string> mirror;
   bool offline = false;
-  int jobs = 8;
-  double fetch_timeout_s = 60;
+  int jobs = mount_defaults::kJobs;
+  double fetch_timeout_s = mount_defaults::kFetchTimeoutS;
 };
 
 template <typename T>
@@ -189,7 +189,10 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   app.add_option("--cache-dir", v.cache_dir,
                  "Cache directory (default $XDG_CACHE_HOME/jigdoofus, else ~/.cache/jigdoofus)")
       ->type_name("DIR");
-  app.add_option("--cache-size", v.cache_size, "Upper bound of the slice cache, e.g. 512M, 20G (default 10G)")->type_name("SIZE");
+  app.add_option("--cache-size", v.cache_size,
+                 "Upper bound of the slice cache, e.g. 512M, 20G (default " +
+                     std::to_string(mount_defaults::kCacheSize >> 30) + "G)")
+      ->type_name("SIZE");
   AddRepeatable(app, "--local", v.local, "Files of [Servers] label LABEL are under DIR (repeatable)")
       ->type_name("LABEL=DIR");
   AddRepeatable(app, "--scan", v.scan, "Use any file under DIR whose checksum matches a slice (repeatable)")
@@ -197,8 +200,11 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   AddRepeatable(app, "--mirror", v.mirror, "Extra server for LABEL, tried before the .jigdo's own (repeatable)")
       ->type_name("LABEL=URL");
   app.add_flag("--offline", v.offline, "Never touch the network");
-  app.add_option("--jobs", v.jobs, "Parallel downloads (default 8)")->type_name("N");
-  app.add_option("--fetch-timeout", v.fetch_timeout_s, "Give up a read waiting for a slice after SECONDS (default 60)")
+  app.add_option("--jobs", v.jobs, "Parallel downloads (default " + std::to_string(mount_defaults::kJobs) + ")")
+      ->type_name("N");
+  app.add_option("--fetch-timeout", v.fetch_timeout_s,
+                 "Give up a read waiting for a slice after SECONDS (default " +
+                     std::to_string(static_cast<int>(mount_defaults::kFetchTimeoutS)) + ")")
       ->type_name("SECONDS");
 }
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "fetch/image_set.h"
+#include "fetch/mount/image_set.h"
 
 namespace jigdoofus {
 

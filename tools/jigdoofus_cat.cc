@@ -16,7 +16,7 @@
 
 #include "core/malloc_arenas.h"
 #include "core/prefetcher.h"
-#include "fetch/image_set.h"
+#include "fetch/mount/image_set.h"
 #include "fs/options.h"
 
 namespace jigdoofus {
@@ -70,7 +70,10 @@ int Run(int argc, char** argv) {
   logger->set_level(spdlog::level::from_str(cl->log_level));
   spdlog::set_default_logger(logger);
 
-  auto set = ImageSet::Open(cl->images);
+  // Resolved exactly as the mount resolves it: the same defaults and
+  // derived settings (fetch/mount/mount_config.h).
+  const MountConfig config = ResolveMountConfig(cl->images, RaiseOpenFileLimit());
+  auto set = ImageSet::Open(config);
   if (!set.ok()) return Fail(set.status().message());
   std::string error;
   const OpenImage* image = PickImage(**set, cl->image, &error);
@@ -84,15 +87,15 @@ int Run(int argc, char** argv) {
   // (mirrors) by --jobs threads while earlier bytes are written, as for a
   // sequential reader of the mount.
   PrefetcherOptions po;
-  po.threads = static_cast<size_t>(std::max(1, cl->images.jobs));
-  po.fetch_timeout_s = cl->images.fetch_timeout_s;
+  po.threads = config.prefetch_threads;
+  po.fetch_timeout_s = config.fetch_timeout_s;
   Prefetcher prefetcher(po);
-  ReadAhead read_ahead(&image->reader->map(), &image->reader->slices(), &prefetcher);
+  ReadAhead read_ahead(&image->reader->map(), &image->reader->slices(), &prefetcher, config.read_ahead);
   while (offset < end) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - offset));
     read_ahead.OnRead(offset, want);
     FetchContext ctx;
-    ctx.deadline = DeadlineIn(cl->images.fetch_timeout_s);
+    ctx.deadline = DeadlineIn(config.fetch_timeout_s);
     auto got = image->reader->ReadAt(offset, std::span<uint8_t>(buf.get(), want), ctx);
     if (!got.ok()) return Fail(image->name + ": " + got.status().message());
     if (*got == 0) return Fail(image->name + ": unexpected end of image at offset " + std::to_string(offset));

@@ -2,7 +2,7 @@
 // HTTP server on 127.0.0.1 (one per test, port learned from its port file,
 // stopped by pid). No timing assertions: waits are bounded only so that a
 // bug fails the test instead of hanging it.
-#include "fetch/downloader.h"
+#include "fetch/transport/downloader.h"
 
 #include <signal.h>
 #include <spawn.h>
@@ -22,7 +22,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "fetch/server_url.h"
+#include "fetch/transport/server_url.h"
 #include "tests/unit/fault_server_process.h"
 
 extern char** environ;

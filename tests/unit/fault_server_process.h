@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "fetch/downloader.h"
+#include "fetch/transport/downloader.h"
 
 extern char** environ;
 

@@ -17,19 +17,44 @@ namespace {
 
 using testing_util::TemplateBuilder;
 
+// How a kept slice misbehaves: its AppendTo (and, if `reads_too`, its
+// ReadAt) fails with `code` while `left` > 0, as a cache entry that went
+// bad (kCorruption) or was evicted (kNotFound) does.
+struct Flaky {
+  Status::Code code = Status::Code::kNotFound;
+  int left = 0;
+  bool reads_too = false;
+  int discards = 0;
+};
+
 class FakeSlice final : public VerifiedSlice {
  public:
-  FakeSlice(SliceId id, std::string data) : id_(std::move(id)), data_(std::move(data)) {}
+  FakeSlice(SliceId id, std::string data, Flaky* flaky = nullptr)
+      : id_(std::move(id)), data_(std::move(data)), flaky_(flaky) {}
   const SliceId& id() const override { return id_; }
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const override {
+    if (flaky_ != nullptr && flaky_->reads_too && flaky_->left > 0) return Fail();
     if (offset + out.size() > data_.size()) return Status::IOError("fake slice: read past end");
     std::memcpy(out.data(), data_.data() + offset, out.size());
     return Status::OK();
   }
+  Status AppendTo(uint64_t offset, size_t n, ReadPlan* plan) const override {
+    if (flaky_ != nullptr && flaky_->left > 0) return Fail();
+    return VerifiedSlice::AppendTo(offset, n, plan);
+  }
+  void Discard() const override {
+    if (flaky_ != nullptr) ++flaky_->discards;
+  }
 
  private:
+  Status Fail() const {
+    --flaky_->left;
+    return flaky_->code == Status::Code::kCorruption ? Status::Corruption("fake: block sum mismatch")
+                                                     : Status::NotFound("fake: evicted");
+  }
   SliceId id_;
   std::string data_;
+  Flaky* flaky_;
 };
 
 // Knows every slice of a builder by its content; can be told to fail one.
@@ -44,6 +69,9 @@ class FakeProvider final : public SliceProvider {
     }
   }
   void Fail(const std::string& content, Status st) { failures_[content] = std::move(st); }
+  void MakeFlaky(const std::string& content, Flaky* f) { flaky_[content] = f; }
+  int forgets() const { return forgets_; }
+  void Forget(const SliceId&) override { ++forgets_; }
   int gets() const {
     std::lock_guard<std::mutex> l(mu_);
     return gets_;
@@ -58,7 +86,9 @@ class FakeProvider final : public SliceProvider {
       if (sid == id) {
         auto f = failures_.find(data);
         if (f != failures_.end()) return f->second;
-        return std::shared_ptr<const VerifiedSlice>(std::make_shared<FakeSlice>(sid, data));
+        auto fl = flaky_.find(data);
+        return std::shared_ptr<const VerifiedSlice>(
+            std::make_shared<FakeSlice>(sid, data, fl == flaky_.end() ? nullptr : fl->second));
       }
     }
     return Status::NotFound("fake provider: unknown slice");
@@ -67,6 +97,8 @@ class FakeProvider final : public SliceProvider {
  private:
   std::vector<std::pair<SliceId, std::string>> slices_;
   std::map<std::string, Status> failures_;
+  std::map<std::string, Flaky*> flaky_;
+  int forgets_ = 0;
   mutable std::mutex mu_;
   int gets_ = 0;
 };
@@ -177,6 +209,57 @@ TEST(ImageReader, FailingSliceFailsTheRead) {
   auto after = ReadImage(*f->reader, at + bad.size(), 5000);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(*after, img.substr(at + bad.size(), 5000));
+}
+
+Result<std::string> PlanImage(const ImageReader& r, uint64_t off, size_t n) {
+  ReadPlan plan;
+  JIGDOOFUS_RETURN_IF_ERROR(r.Plan(off, n, FetchContext{}, &plan));
+  std::string out;
+  for (const ReadPlan::Part& p : plan.parts) {
+    if (p.fd >= 0) return Status::Internal("fake slices have no fd");
+    out.append(reinterpret_cast<const char*>(plan.memory.get() + p.pos), p.length);
+  }
+  return out;
+}
+
+// A kept slice whose bytes went bad is discarded, forgotten and got again
+// within the same read; the read still returns the right bytes.
+TEST(ImageReader, PlanRefetchesASliceThatWentBad) {
+  auto f = Make(Interleaved(HashAlgo::kSha256, Codec::kZlib));
+  Flaky bad{Status::Code::kCorruption, 1};
+  f->provider->MakeFlaky(Bytes(20000, 5), &bad);
+  const std::string& image = f->builder.image();
+  auto got = PlanImage(*f->reader, 0, image.size());
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == image);
+  EXPECT_EQ(bad.discards, 1);
+  EXPECT_EQ(f->provider->forgets(), 1);
+}
+
+// A cache turning over faster than a read can hold its slices (AppendTo
+// keeps saying "evicted"): the read copies each slice right after getting it.
+TEST(ImageReader, PlanFallsBackToCopyingWhenSlicesKeepGoingAway) {
+  auto f = Make(Interleaved(HashAlgo::kSha256, Codec::kZlib));
+  Flaky churn{Status::Code::kNotFound, 1000};
+  f->provider->MakeFlaky(Bytes(3000, 1), &churn);
+  const std::string& image = f->builder.image();
+  auto got = PlanImage(*f->reader, 0, image.size());
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == image);
+  EXPECT_EQ(churn.discards, 0);  // evicted is not damaged
+}
+
+// Bytes that stay bad are never served: the read fails, boundedly.
+TEST(ImageReader, PlanNeverServesBytesThatStayBad) {
+  auto f = Make(Interleaved(HashAlgo::kSha256, Codec::kZlib));
+  Flaky rot{Status::Code::kCorruption, 1000, /*reads_too=*/true};
+  f->provider->MakeFlaky(Bytes(1, 4), &rot);
+  auto got = PlanImage(*f->reader, 0, f->builder.image().size());
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Status::Code::kCorruption) << got.status().ToString();
+  EXPECT_LE(rot.discards, 2 * (ImageReader::kSliceRetries + 1));
+  auto read = ReadImage(*f->reader, 0, f->builder.image().size());
+  EXPECT_EQ(read.status().code(), Status::Code::kCorruption);
 }
 
 TEST(ImageMap, PiecesAndFindExtent) {

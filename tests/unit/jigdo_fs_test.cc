@@ -74,7 +74,7 @@ class JigdoFsTest : public ::testing::Test {
     ImageSetOptions o;
     o.sources = {tmp_ / "img.jigdo"};
     o.offline = true;
-    auto set = ImageSet::Open(o);
+    auto set = ImageSet::Open(ResolveMountConfig(o, SystemLimits{}));
     ASSERT_TRUE(set.ok()) << set.status().ToString();
     set_ = std::move(set).value();
     JigdoFsOptions fo;

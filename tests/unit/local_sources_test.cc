@@ -10,10 +10,10 @@
 #include <gtest/gtest.h>
 
 #include "cache/verification_store.h"
-#include "fetch/file_slice.h"
-#include "fetch/local_tree_source.h"
-#include "fetch/safe_path.h"
-#include "fetch/scan_source.h"
+#include "fetch/sources/file_slice.h"
+#include "fetch/sources/local_tree_source.h"
+#include "fetch/sources/safe_path.h"
+#include "fetch/sources/scan_source.h"
 #include "tests/unit/fetch_test_util.h"
 
 namespace jigdoofus {

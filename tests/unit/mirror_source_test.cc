@@ -1,6 +1,6 @@
 // MirrorSource against a real HTTP server (tests/tools/fault_server.py on
 // 127.0.0.1) and a real LMDB chunk store in a temp directory.
-#include "fetch/mirror_source.h"
+#include "fetch/sources/mirror_source.h"
 
 #include <atomic>
 

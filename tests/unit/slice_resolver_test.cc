@@ -1,7 +1,7 @@
 // Tests of SliceResolver: source order and outcome classes, single flight,
 // the open-slice LRU, failures not cached, deadlines and cancellation, and
 // the locations it computes from a parsed .jigdo.
-#include "fetch/slice_resolver.h"
+#include "fetch/sources/slice_resolver.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -11,7 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fetch/local_tree_source.h"
+#include "fetch/sources/local_tree_source.h"
 #include "tests/unit/fetch_test_util.h"
 
 namespace jigdoofus {

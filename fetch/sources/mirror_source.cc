@@ -1,11 +1,11 @@
-#include "fetch/mirror_source.h"
+#include "fetch/sources/mirror_source.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "core/uri.h"
-#include "fetch/server_url.h"
+#include "fetch/transport/server_url.h"
 
 namespace jigdoofus {
 

@@ -16,7 +16,7 @@
 
 #include "core/digest.h"
 #include "core/slice_provider.h"
-#include "fetch/slice_sink.h"
+#include "fetch/sources/slice_sink.h"
 
 namespace jigdoofus {
 

@@ -1,7 +1,7 @@
 // ImageSet: SOURCE arguments -> parsed .jigdo files -> verified templates ->
 // one ImageReader per [Image], all sharing one cache and one list of slice
 // sources (see fetch/image_set.h).
-#include "fetch/image_set.h"
+#include "fetch/mount/image_set.h"
 
 #include <sys/stat.h>
 
@@ -20,38 +20,24 @@
 #include "core/literal_store.h"
 #include "core/template_index.h"
 #include "core/uri.h"
-#include "fetch/document_fetcher.h"
-#include "fetch/downloader.h"
-#include "fetch/local_tree_source.h"
-#include "fetch/mirror_source.h"
-#include "fetch/scan_source.h"
-#include "fetch/slice_resolver.h"
+#include "fetch/transport/document_fetcher.h"
+#include "fetch/transport/downloader.h"
+#include "fetch/sources/local_tree_source.h"
+#include "fetch/sources/mirror_source.h"
+#include "fetch/sources/scan_source.h"
+#include "fetch/sources/slice_resolver.h"
 
 namespace jigdoofus {
 
 namespace {
 
 constexpr size_t kHashChunk = 1 << 20;
-// Connections to one mirror: all of --jobs, up to this. Every slice is one
-// request, and libcurl has no HTTP/1.1 pipelining, so over a link with
-// latency a connection mostly waits for the first byte of small slices:
-// with +20 ms RTT on the bench corpus, 6 connections read at 91 MB/s, 8 at
-// 126 MB/s, 16 at 180 MB/s. (HTTP/2 mirrors multiplex over one connection.)
-constexpr size_t kMaxConnectionsPerHost = 16;
 
 // One parsed SOURCE file.
 struct LoadedJigdo {
   std::string path;  // local path (later: the URL it was fetched from)
   std::shared_ptr<const JigdoFile> file;
 };
-
-// A transfer below the downloader's low-speed limit for this long is
-// abandoned (and the next server tried): a quarter of --fetch-timeout, 2 s
-// to 30 s, so a stalled first mirror leaves time for the others.
-std::chrono::seconds LowSpeedTime(double fetch_timeout_s) {
-  const double quarter = fetch_timeout_s / 4;
-  return std::chrono::seconds(static_cast<int64_t>(std::clamp(quarter, 2.0, 30.0)));
-}
 
 bool EndsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -302,26 +288,21 @@ ImageSet::~ImageSet() {
   state_.reset();
 }
 
-Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options) {
+Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
+  const ImageSetOptions& options = config.user;
   std::unique_ptr<ImageSet> set(new ImageSet());
-  set->options_ = options;
+  set->config_ = config;
   set->state_ = std::make_unique<State>();
   State& s = *set->state_;
 
   if (options.sources.empty()) return Status::InvalidArgument("no SOURCE given");
   if (!options.offline) {
-    DownloaderOptions dopts;
-    dopts.max_parallel = static_cast<size_t>(std::max(1, options.jobs));
-    dopts.max_per_host = std::min<size_t>(dopts.max_parallel, kMaxConnectionsPerHost);
-    // A stalled server must be given up well before a read's own deadline
-    // (--fetch-timeout), or a read never reaches the next server.
-    dopts.low_speed_time = LowSpeedTime(options.fetch_timeout_s);
-    JIGDOOFUS_ASSIGN_OR_RETURN(s.downloader, Downloader::Create(dopts));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.downloader, Downloader::Create(config.downloader));
   }
   DocumentFetcherOptions dfopts;
   dfopts.dir = options.cache_dir;
   dfopts.offline = options.offline;
-  dfopts.timeout_s = std::max(options.fetch_timeout_s, 30.0);
+  dfopts.timeout_s = config.document_timeout_s;
   s.documents = std::make_unique<DocumentFetcher>(s.downloader.get(), dfopts);
 
   std::vector<LoadedJigdo> loaded;
@@ -352,12 +333,10 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     std::error_code ec;
     std::filesystem::create_directories(options.cache_dir, ec);
     if (ec) return Status::IOError("cache directory " + options.cache_dir + ": " + ec.message());
-    const uint64_t capacity = options.cache_size ? options.cache_size : kDefaultCacheSize;
-    LmdbOptions lopts;
-    lopts.map_size = std::max<uint64_t>(lopts.map_size, capacity + capacity / 4 + (1ull << 30));
-    JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir, lopts));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir, config.lmdb));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.store, LmdbVerificationStore::Open(s.env.get()));
-    JIGDOOFUS_ASSIGN_OR_RETURN(s.chunks, ChunkStore::Open(s.env.get(), ChunkStoreOptions{.capacity = capacity}));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.chunks,
+                               ChunkStore::Open(s.env.get(), ChunkStoreOptions{.capacity = config.cache_capacity}));
   }
 
   s.local = std::make_unique<LocalTreeSource>(options.local, /*use_file_urls=*/true, s.store.get());
@@ -368,19 +347,14 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const ImageSetOptions& options)
     s.sources.push_back(s.scan.get());
   }
   if (s.chunks) {
-    MirrorSourceOptions mopts;
-    mopts.mirrors = options.mirrors;
-    mopts.offline = options.offline;
-    s.mirror = std::make_unique<MirrorSource>(s.downloader.get(), s.chunks.get(), mopts);
+    s.mirror = std::make_unique<MirrorSource>(s.downloader.get(), s.chunks.get(), config.mirror);
     s.sources.push_back(s.mirror.get());
   }
 
   for (LoadedJigdo& j : loaded) {
     // Cache slices are kept open like local ones (they pin nothing: each
     // read checks them in its own snapshot).
-    auto resolver = options.max_open_slices
-                        ? std::make_shared<SliceResolver>(j.file, s.sources, options.max_open_slices)
-                        : std::make_shared<SliceResolver>(j.file, s.sources);
+    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources, config.max_open_slices);
     size_t jigdo_index = s.jigdos.size();
     s.jigdos.push_back({j, resolver});
     for (const JigdoImage& image : j.file->images()) {
@@ -406,8 +380,8 @@ std::string ImageSet::StatusJson() const {
   using nlohmann::json;
   json out;
   out["version"] = JIGDOOFUS_VERSION;
-  out["cache_dir"] = options_.cache_dir;
-  out["offline"] = options_.offline;
+  out["cache_dir"] = config_.user.cache_dir;
+  out["offline"] = config_.user.offline;
   json images = json::array();
   for (size_t i = 0; i < images_.size(); ++i) {
     const OpenImage& image = images_[i];

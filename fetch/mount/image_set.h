@@ -21,26 +21,9 @@
 #include "core/image_reader.h"
 #include "core/jigdo_file.h"
 #include "core/result.h"
+#include "fetch/mount/mount_config.h"
 
 namespace jigdoofus {
-
-// --cache-size when none is given.
-inline constexpr uint64_t kDefaultCacheSize = uint64_t{10} << 30;
-
-struct ImageSetOptions {
-  std::vector<std::string> sources;                // .jigdo paths, URLs, or directories of .jigdo files
-  std::string cache_dir;                           // empty: no persistent cache (memory only)
-  uint64_t cache_size = 0;                         // 0: kDefaultCacheSize
-  std::map<std::string, std::string> local;        // --local LABEL=DIR
-  std::vector<std::string> scan;                   // --scan DIR
-  std::vector<std::pair<std::string, std::string>> mirrors;  // --mirror LABEL=URL, in order
-  bool offline = false;
-  int jobs = 8;
-  double fetch_timeout_s = 60;                     // bound on one read's wait for a slice
-  // Verified local slices each resolver keeps open (one fd each); 0: the
-  // resolver's default. The mount sizes it from RLIMIT_NOFILE.
-  size_t max_open_slices = 0;
-};
 
 struct OpenImage {
   std::string name;                     // Filename=
@@ -51,13 +34,13 @@ struct OpenImage {
 
 class ImageSet {
  public:
-  static Result<std::unique_ptr<ImageSet>> Open(const ImageSetOptions& options);
+  static Result<std::unique_ptr<ImageSet>> Open(const MountConfig& config);
   ~ImageSet();
   ImageSet(const ImageSet&) = delete;
   ImageSet& operator=(const ImageSet&) = delete;
 
   const std::vector<OpenImage>& images() const { return images_; }
-  const ImageSetOptions& options() const { return options_; }
+  const MountConfig& config() const { return config_; }
   // Human/machine-readable state (counters per cause, slices verified...),
   // served as the hidden status file. JSON text.
   std::string StatusJson() const;
@@ -65,7 +48,7 @@ class ImageSet {
  private:
   ImageSet() = default;
   struct State;
-  ImageSetOptions options_;
+  MountConfig config_;
   std::vector<OpenImage> images_;
   std::unique_ptr<State> state_;  // cache env, sources, resolvers
 };

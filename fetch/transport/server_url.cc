@@ -1,4 +1,4 @@
-#include "fetch/server_url.h"
+#include "fetch/transport/server_url.h"
 
 #include "core/uri.h"
 

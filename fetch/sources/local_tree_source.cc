@@ -1,4 +1,4 @@
-#include "fetch/local_tree_source.h"
+#include "fetch/sources/local_tree_source.h"
 
 #include <filesystem>
 #include <set>
@@ -9,8 +9,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/uri.h"
-#include "fetch/file_slice.h"
-#include "fetch/safe_path.h"
+#include "fetch/sources/file_slice.h"
+#include "fetch/sources/safe_path.h"
 
 namespace jigdoofus {
 namespace {

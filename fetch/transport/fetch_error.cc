@@ -1,4 +1,4 @@
-#include "fetch/fetch_error.h"
+#include "fetch/transport/fetch_error.h"
 
 #include <utility>
 

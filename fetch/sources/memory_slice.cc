@@ -1,4 +1,4 @@
-#include "fetch/memory_slice.h"
+#include "fetch/sources/memory_slice.h"
 
 #include <cstring>
 #include <string>

@@ -1,4 +1,4 @@
-#include "fetch/document_fetcher.h"
+#include "fetch/transport/document_fetcher.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>

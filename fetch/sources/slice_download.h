@@ -11,8 +11,8 @@
 #include <string>
 
 #include "core/fetch_context.h"
-#include "fetch/downloader.h"
-#include "fetch/slice_sink.h"
+#include "fetch/transport/downloader.h"
+#include "fetch/sources/slice_sink.h"
 
 namespace jigdoofus {
 

@@ -34,10 +34,10 @@
 #include <vector>
 
 #include "cache/chunk_store.h"
-#include "fetch/downloader.h"
-#include "fetch/memory_slice.h"
-#include "fetch/slice_download.h"
-#include "fetch/slice_source.h"
+#include "fetch/transport/downloader.h"
+#include "fetch/sources/memory_slice.h"
+#include "fetch/sources/slice_download.h"
+#include "fetch/sources/slice_source.h"
 
 namespace jigdoofus {
 

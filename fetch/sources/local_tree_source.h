@@ -18,7 +18,7 @@
 #include <string>
 
 #include "cache/verification_store.h"
-#include "fetch/slice_source.h"
+#include "fetch/sources/slice_source.h"
 
 namespace jigdoofus {
 

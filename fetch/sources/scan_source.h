@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "cache/verification_store.h"
-#include "fetch/slice_source.h"
+#include "fetch/sources/slice_source.h"
 
 namespace jigdoofus {
 

@@ -1,4 +1,4 @@
-#include "fetch/downloader.h"
+#include "fetch/transport/downloader.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "fetch/slice_resolver.h"
+#include "fetch/sources/slice_resolver.h"
 
 #include <algorithm>
 #include <chrono>

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <mutex>
 
-#include "fetch/downloader.h"
+#include "fetch/transport/downloader.h"
 #include "core/unique_fd.h"
 
 namespace jigdoofus {

@@ -1,4 +1,4 @@
-#include "fetch/file_slice.h"
+#include "fetch/sources/file_slice.h"
 
 #include "core/byte_source.h"
 

@@ -1,4 +1,4 @@
-#include "fetch/slice_download.h"
+#include "fetch/sources/slice_download.h"
 
 #include <condition_variable>
 #include <mutex>

@@ -23,7 +23,7 @@
 #include "core/digest.h"
 #include "core/jigdo_file.h"
 #include "core/result.h"
-#include "fetch/downloader.h"
+#include "fetch/transport/downloader.h"
 
 namespace jigdoofus {
 

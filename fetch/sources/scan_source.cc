@@ -1,5 +1,5 @@
-#include "fetch/scan_source.h"
-#include "fetch/safe_path.h"
+#include "fetch/sources/scan_source.h"
+#include "fetch/sources/safe_path.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "fetch/file_slice.h"
+#include "fetch/sources/file_slice.h"
 
 namespace jigdoofus {
 

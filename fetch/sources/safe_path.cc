@@ -1,4 +1,4 @@
-#include "fetch/safe_path.h"
+#include "fetch/sources/safe_path.h"
 
 #include <filesystem>
 

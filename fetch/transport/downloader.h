@@ -40,8 +40,8 @@
 
 #include "core/result.h"
 #include "core/slice_provider.h"
-#include "fetch/curl_handles.h"
-#include "fetch/fetch_error.h"
+#include "fetch/transport/curl_handles.h"
+#include "fetch/transport/fetch_error.h"
 
 namespace jigdoofus {
 

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "core/jigdo_file.h"
-#include "fetch/slice_source.h"
+#include "fetch/sources/slice_source.h"
 
 namespace jigdoofus {
 

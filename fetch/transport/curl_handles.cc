@@ -1,4 +1,4 @@
-#include "fetch/curl_handles.h"
+#include "fetch/transport/curl_handles.h"
 
 #include <mutex>
 #include <string>
