@@ -462,12 +462,6 @@ class Bench:
                               stdout=subprocess.PIPE)
             if not pr.stdout.readline().startswith(b"ready"):
                 raise RuntimeError("bench: delay proxy did not start")
-        for port in ports:
-            for _ in range(500):
-                with socket.socket() as sk:
-                    if sk.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.01)
 
         def write_jigdo(name, server_ports):
             return self.write_url_jigdo(www, name, server_ports)

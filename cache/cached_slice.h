@@ -10,6 +10,8 @@
 // REQUIRES: the store outlives the slice.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <string>
 
 #include "cache/chunk_store.h"
@@ -25,6 +27,12 @@ class CachedSlice final : public VerifiedSlice {
   void Discard() const override;
 
  private:
+  // Reads are uses for the cache's LRU order (the resolver keeps this
+  // object, so the store's Get is not asked again): noted at most once a
+  // kUseNoteInterval per slice object.
+  static constexpr auto kUseNoteInterval = std::chrono::seconds(1);
+  void NoteUse() const;
+  mutable std::atomic<int64_t> last_use_note_{0};  // steady_clock ticks
   ChunkStore* store_;
   SliceId id_;
   std::string key_;

@@ -81,12 +81,7 @@ Result<ChunkStore::Admitted> ChunkStore::Admit(const SliceId& id) {
       return out;
     }
   }
-  std::vector<std::string> touches;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    touches.swap(touched_);
-    last_flush_ = std::chrono::steady_clock::now();
-  }
+  std::vector<std::string> touches = TakeTouches();
   Status s = Write([&](LmdbTxn& txn) -> Status {
     // Recency first, so eviction sees it.
     JIGDOOFUS_RETURN_IF_ERROR(tables_.Touch(txn, touches));
@@ -100,24 +95,11 @@ Result<ChunkStore::Admitted> ChunkStore::Admit(const SliceId& id) {
 }
 
 std::shared_ptr<const VerifiedSlice> ChunkStore::MakeSlice(const SliceId& id, std::string key) {
-  NoteTouch(key);
+  NoteUse(key, /*may_flush=*/true);
   return std::make_shared<CachedSlice>(this, id, std::move(key));
 }
 
-Result<std::shared_ptr<const VerifiedSlice>> ChunkStore::Get(const SliceId& id) {
-  std::string key = SliceKey(id);
-  bool complete = false;
-  JIGDOOFUS_RETURN_IF_ERROR(env_->View([&](LmdbTxn& txn) -> Status {
-    JIGDOOFUS_ASSIGN_OR_RETURN(std::optional<SliceMeta> m, tables_.LoadMeta(txn, key));
-    complete = m && m->complete();
-    return Status::OK();
-  }));
-  if (!complete) return Status::NotFound(env_->dir() + ": " + Describe(id) + " is not in the cache");
-  return MakeSlice(id, std::move(key));
-}
-
-Result<bool> ChunkStore::Contains(const SliceId& id) {
-  const std::string key = SliceKey(id);
+Result<bool> ChunkStore::IsComplete(const std::string& key) const {
   bool complete = false;
   JIGDOOFUS_RETURN_IF_ERROR(env_->View([&](LmdbTxn& txn) -> Status {
     JIGDOOFUS_ASSIGN_OR_RETURN(std::optional<SliceMeta> m, tables_.LoadMeta(txn, key));
@@ -126,6 +108,15 @@ Result<bool> ChunkStore::Contains(const SliceId& id) {
   }));
   return complete;
 }
+
+Result<std::shared_ptr<const VerifiedSlice>> ChunkStore::Get(const SliceId& id) {
+  std::string key = SliceKey(id);
+  JIGDOOFUS_ASSIGN_OR_RETURN(bool complete, IsComplete(key));
+  if (!complete) return Status::NotFound(env_->dir() + ": " + Describe(id) + " is not in the cache");
+  return MakeSlice(id, std::move(key));
+}
+
+Result<bool> ChunkStore::Contains(const SliceId& id) { return IsComplete(SliceKey(id)); }
 
 Status ChunkStore::WaitWhileBusy(const SliceId& id, std::chrono::steady_clock::time_point deadline) {
   const std::string key = SliceKey(id);
@@ -172,24 +163,30 @@ void ChunkStore::DropCorrupt(const SliceId& id, const std::string& why) {
 }
 
 Status ChunkStore::FlushTouches() {
-  std::vector<std::string> touches;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    touches.swap(touched_);
-    last_flush_ = std::chrono::steady_clock::now();
-  }
+  std::vector<std::string> touches = TakeTouches();
   if (touches.empty()) return Status::OK();
   return env_->Update([&](LmdbTxn& txn) { return tables_.Touch(txn, touches); })
       .WithContext(env_->dir() + ": recording slice use");
 }
 
-void ChunkStore::NoteTouch(const std::string& key) {
+std::vector<std::string> ChunkStore::TakeTouches() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  out.swap(touched_);
+  touched_set_.clear();
+  last_flush_ = std::chrono::steady_clock::now();
+  return out;
+}
+
+void ChunkStore::NoteUse(const std::string& key, bool may_flush) {
   bool flush = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    touched_.push_back(key);
-    flush = touched_.size() >= kMaxPendingTouches ||
-            std::chrono::steady_clock::now() - last_flush_ >= kTouchFlushInterval;
+    const bool full = touched_.size() >= kMaxPendingTouches;
+    if (!full && touched_set_.insert(key).second) touched_.push_back(key);
+    // Notes past the limit are dropped when they cannot be written now:
+    // recency is a hint.
+    flush = may_flush && (full || std::chrono::steady_clock::now() - last_flush_ >= kTouchFlushInterval);
   }
   if (flush) {
     Status s = FlushTouches();

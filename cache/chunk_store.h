@@ -35,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <unordered_set>
 #include <span>
 #include <string>
 #include <vector>
@@ -119,6 +120,11 @@ class ChunkStore {
                         const std::function<void(std::span<const uint8_t>, int64_t)>& fn) const;
   LmdbEnv* env() const { return env_; }
   int data_fd() const { return data_fd_; }
+  // Notes a use of a slice for the LRU order (batched, once per slice per
+  // batch; see "Recency" in doc/cache_format.md). With may_flush, a batch
+  // that is full or old is written at once (a write transaction: never
+  // while the calling thread holds a read snapshot).
+  void NoteUse(const std::string& key, bool may_flush);
 
  private:
   friend class Writer;
@@ -128,10 +134,11 @@ class ChunkStore {
   // Lowers the bound and evicts, unless room was made since generation
   // `seen` (then the caller just tries again).
   Status MakeRoomAfterNoSpace(uint64_t seen);
-  void NoteTouch(const std::string& key);
   // The offset in data.mdb of a value read in a read snapshot, or -1.
   int64_t FileOffsetOf(std::span<const uint8_t> value) const;
   void EndWriter(const std::string& key);
+  std::vector<std::string> TakeTouches();
+  Result<bool> IsComplete(const std::string& key) const;  // the pending recency notes, oldest first
   std::shared_ptr<const VerifiedSlice> MakeSlice(const SliceId& id, std::string key);
 
   LmdbEnv* env_;
@@ -151,6 +158,7 @@ class ChunkStore {
   std::condition_variable writers_cv_;                 // a writer here ended
   std::set<std::string> writing_;                      // GUARDED_BY(mu_) keys with a live Writer here
   std::vector<std::string> touched_;                   // GUARDED_BY(mu_) recency notes, oldest first
+  std::unordered_set<std::string> touched_set_;        // GUARDED_BY(mu_) the same keys
   std::chrono::steady_clock::time_point last_flush_;   // GUARDED_BY(mu_)
   std::mutex no_space_mu_;                             // serialises MakeRoomAfterNoSpace
   std::atomic<uint64_t> no_space_gen_{0};              // rooms made after a full disk

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "cache/byte_order.h"
 
@@ -84,12 +83,11 @@ Status ChunkTables::RemoveSlice(LmdbTxn& txn, const std::string& key, const Slic
 
 Status ChunkTables::PutChunks(LmdbTxn& txn, const std::string& key, uint32_t first_index,
                               std::span<const uint8_t> data) const {
-  std::vector<uint8_t> value;
   for (uint32_t i = first_index; !data.empty(); ++i) {
     const size_t n = std::min<size_t>(kChunkSize, data.size());
-    value.resize(ChunkValueSize(n));
+    // Encoded straight into the database page: no staging copy.
+    JIGDOOFUS_ASSIGN_OR_RETURN(std::span<uint8_t> value, txn.Reserve(chunks, ChunkKey(key, i), ChunkValueSize(n)));
     EncodeChunk(i, data.first(n), value);
-    JIGDOOFUS_RETURN_IF_ERROR(txn.Put(chunks, ChunkKey(key, i), value));
     data = data.subspan(n);
   }
   return Status::OK();

@@ -35,7 +35,7 @@ struct ChunkTables {
   Status RemoveSlice(LmdbTxn& txn, const std::string& key, const cache_record::SliceMeta& m,
                      cache_record::Totals& t) const;
   // Writes `data` as chunks first_index, first_index + 1, ... with their
-  // block sums (one value buffer reused).
+  // block sums, encoded in place (MDB_RESERVE).
   Status PutChunks(LmdbTxn& txn, const std::string& key, uint32_t first_index,
                    std::span<const uint8_t> data) const;
   // Makes a staging record complete: new stamp, lru entry, totals.

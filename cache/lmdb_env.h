@@ -146,6 +146,9 @@ class LmdbTxn {
   Result<std::span<const uint8_t>> Get(MDB_dbi dbi, std::span<const uint8_t> key) const;
   Status Put(MDB_dbi dbi, std::span<const uint8_t> key, std::span<const uint8_t> value,
              unsigned flags = 0);
+  // Reserves `size` bytes for the value of `key` (MDB_RESERVE) and returns
+  // them for the caller to fill before the transaction ends: no copy.
+  Result<std::span<uint8_t>> Reserve(MDB_dbi dbi, std::span<const uint8_t> key, size_t size);
   // Deleting an absent key is OK.
   Status Del(MDB_dbi dbi, std::span<const uint8_t> key);
   bool map_full() const { return map_full_; }

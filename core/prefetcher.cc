@@ -145,7 +145,9 @@ void ReadAhead::OnRead(uint64_t offset, uint64_t length) {
     uint64_t piece_end = p.image_offset + p.length;
     if (p.kind == ImageExtent::Kind::kSlice) {
       const SliceId& id = map_->index().slices()[p.slice];
-      if (prefetcher_->Enqueue(provider_, id) == Prefetcher::Outcome::kFull) return false;
+      // A slice already open needs no worker woken for it (a warm cache
+      // or a re-read: nothing to verify or download).
+      if (!provider_->IsOpen(id) && prefetcher_->Enqueue(provider_, id) == Prefetcher::Outcome::kFull) return false;
       piece_end = p.image_offset - p.source_offset + id.size;  // the whole slice is queued
     }
     ++ahead;

@@ -26,7 +26,7 @@ struct ReadPlan {
     uint64_t pos = 0;
   };
   std::vector<Part> parts;
-  // Keeps the parts' bytes valid; see HoldFor.
+  // Keeps the parts' bytes valid: (owner, hold); see HoldFor.
   std::vector<std::pair<const void*, std::shared_ptr<void>>> holds;
   // Not value-initialised (no zeroing); grown on demand, reused across
   // reads on the same ReadPlan.
@@ -49,10 +49,9 @@ struct ReadPlan {
   // Appends n bytes of `fd` at file offset `pos` (merged with the part
   // before it when that one ends there in the same file).
   void AppendFile(int fd, uint64_t pos, size_t n);
-  // Keeps `hold` alive as long as the plan's parts (until Clear).
-  void Hold(std::shared_ptr<void> hold) { holds.emplace_back(nullptr, std::move(hold)); }
   // The hold registered under `owner` (one per owner: a cache keeps one
-  // read snapshot per plan), or null.
+  // read snapshot per plan), or null. The second form registers one; it
+  // lives as long as the plan's parts (until Clear).
   void* HoldFor(const void* owner) const {
     for (const auto& [o, h] : holds) {
       if (o == owner && owner != nullptr) return h.get();

@@ -62,6 +62,9 @@ class SliceProvider {
   // Drops any slice object kept for `slice` (it went bad or went away), so
   // the next Get asks the sources again.
   virtual void Forget(const SliceId& slice) {}
+  // Whether Get would answer at once from a slice kept open (no source
+  // asked, no waiting): read-ahead skips such slices. Never blocks.
+  virtual bool IsOpen(const SliceId& slice) const { return false; }
 };
 
 }  // namespace jigdoofus

@@ -196,6 +196,12 @@ std::string UriScheme(std::string_view s) {
 
 bool IsUrl(std::string_view s) { return !UriScheme(s).empty(); }
 
+bool IsNetworkUrl(std::string_view s) {
+  const std::string scheme = UriScheme(s);
+  if (scheme != "http" && scheme != "https" && scheme != "ftp") return false;
+  return s.substr(scheme.size()).starts_with("://");
+}
+
 std::string ResolveReference(std::string_view base, std::string_view ref) {
   if (!AnyScheme(ref).empty()) return std::string(ref);
   if (IsUrl(base)) return ResolveUrl(base, ref);

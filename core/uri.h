@@ -15,6 +15,9 @@ namespace jigdoofus {
 // not URLs: they are labels.
 std::string UriScheme(std::string_view s);
 bool IsUrl(std::string_view s);
+// An http://, https:// or ftp:// URL (scheme case-insensitive): something
+// only the network can answer.
+bool IsNetworkUrl(std::string_view s);
 
 // Resolves `ref` against `base` (a URL or a local path). For a local base,
 // relative refs resolve against the base's directory; for a URL base, per

@@ -7,6 +7,8 @@
 // "--cache-size 20G".
 #include "fs/options.h"
 
+#include "core/uri.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -145,16 +147,6 @@ std::string Absolute(const std::string& path) {
   return p.lexically_normal().string();
 }
 
-bool IsUrlArg(std::string_view s) {
-  for (std::string_view scheme : {"http://", "https://", "ftp://"}) {
-    if (s.size() >= scheme.size() &&
-        std::equal(scheme.begin(), scheme.end(), s.begin(),
-                   [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-      return true;
-    }
-  }
-  return false;
-}
 
 Status CheckDirectory(const std::string& what, const std::string& dir) {
   struct stat st;
@@ -239,7 +231,7 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
   }
   for (const std::string& entry : v.mirror) {
     JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--mirror", "LABEL=URL", entry));
-    if (!IsUrlArg(kv.second) && kv.second.rfind("file:", 0) != 0) {
+    if (!IsNetworkUrl(kv.second) && kv.second.rfind("file:", 0) != 0) {
       return Status::InvalidArgument("--mirror " + kv.first + ": '" + kv.second +
                                      "' is not an http://, https://, ftp:// or file: URL");
     }
@@ -257,7 +249,7 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
   return Status::OK();
 }
 
-std::string SourceArg(const std::string& s) { return IsUrlArg(s) ? s : Absolute(s); }
+std::string SourceArg(const std::string& s) { return IsNetworkUrl(s) ? s : Absolute(s); }
 
 // CLI11 messages can span lines; keep the first.
 Status UsageError(const CLI::Error& e) {

@@ -1,6 +1,6 @@
 // ImageSet: SOURCE arguments -> parsed .jigdo files -> verified templates ->
 // one ImageReader per [Image], all sharing one cache and one list of slice
-// sources (see fetch/image_set.h).
+// sources (see fetch/mount/image_set.h).
 #include "fetch/mount/image_set.h"
 
 #include <sys/stat.h>

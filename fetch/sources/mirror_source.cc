@@ -11,10 +11,6 @@ namespace jigdoofus {
 
 namespace {
 
-bool IsNetworkScheme(const std::string& scheme) {
-  return scheme == "http" || scheme == "https" || scheme == "ftp";
-}
-
 std::string WithTrailingSlash(std::string url) {
   if (!url.empty() && url.back() != '/') url.push_back('/');
   return url;
@@ -30,12 +26,6 @@ constexpr int kAdmissionRounds = 4;
 
 }  // namespace
 
-std::string UrlServerKey(const std::string& url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return "";
-  size_t path_start = url.find('/', scheme_end + 3);
-  return url.substr(0, path_start);
-}
 
 MirrorSource::MirrorSource(Downloader* downloader, ChunkStore* store, MirrorSourceOptions options)
     : downloader_(downloader),
@@ -66,7 +56,7 @@ std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest
     } else {
       url = ResolveReference(loc.base, loc.path);
     }
-    if (!IsNetworkScheme(UriScheme(url))) continue;  // file: and local paths: LocalTreeSource
+    if (!IsNetworkUrl(url)) continue;  // file: and local paths: LocalTreeSource
     add(std::move(url), loc.try_last);
   }
   std::stable_partition(out.begin(), out.end(), [](const Candidate& c) { return !c.try_last; });
@@ -81,13 +71,13 @@ std::vector<std::string> MirrorSource::CandidateUrls(const SliceRequest& request
 
 bool MirrorSource::InBackoff(const std::string& url) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = health_.find(UrlServerKey(url));
+  auto it = health_.find(ServerKey(url));
   return it != health_.end() && std::chrono::steady_clock::now() < it->second.retry_after;
 }
 
 void MirrorSource::NoteServer(const std::string& url, FetchError error) {
   std::lock_guard<std::mutex> lock(mu_);
-  Health& h = health_[UrlServerKey(url)];
+  Health& h = health_[ServerKey(url)];
   if (error == FetchError::kOk) {
     h = Health{};
     return;

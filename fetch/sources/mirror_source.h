@@ -101,11 +101,8 @@ class MirrorSource final : public SliceSource {
     std::chrono::steady_clock::time_point retry_after{};
   };
   std::mutex mu_;                                        // leaf lock
-  std::map<std::string, Health> health_;                 // GUARDED_BY(mu_), key: scheme://host:port
+  std::map<std::string, Health> health_;                 // GUARDED_BY(mu_), key: ServerKey
   std::list<std::shared_ptr<const VerifiedSlice>> in_memory_;  // GUARDED_BY(mu_), front = newest
 };
-
-// "scheme://authority" of a URL ("" if it has none).
-std::string UrlServerKey(const std::string& url);
 
 }  // namespace jigdoofus

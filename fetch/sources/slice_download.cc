@@ -1,7 +1,9 @@
 #include "fetch/sources/slice_download.h"
 
-#include <condition_variable>
+#include "fetch/transport/transfer_waiter.h"
+
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace jigdoofus {
@@ -9,11 +11,7 @@ namespace jigdoofus {
 namespace {
 
 // State shared between the storing thread and the downloader's I/O thread.
-struct Transfer {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;           // GUARDED_BY(mu)
-  DownloadResult result;       // GUARDED_BY(mu)
+struct Transfer : TransferWaiter {
   std::vector<uint8_t> inbox;  // GUARDED_BY(mu) received, not yet stored
   bool paused = false;         // GUARDED_BY(mu) on_data refused bytes
 };
@@ -36,17 +34,9 @@ DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, co
     transfer->cv.notify_all();
     return DataAction::kContinue;
   };
-  req.on_done = [transfer](const DownloadResult& result) {
-    std::lock_guard<std::mutex> lock(transfer->mu);
-    transfer->result = result;
-    transfer->done = true;
-    transfer->cv.notify_all();
-  };
+  req.on_done = TransferWaiter::OnDone(transfer);
   TransferHandle handle = downloader.Submit(std::move(req));
-  auto wake = ctx.OnCancel([transfer] {
-    std::lock_guard<std::mutex> lock(transfer->mu);
-    transfer->cv.notify_all();
-  });
+  auto wake = TransferWaiter::WakeOnCancel(ctx, transfer);
 
   // Store what arrives until the transfer ends.
   Status sink_error;

@@ -72,6 +72,12 @@ void SliceResolver::LruInsert(std::shared_ptr<const VerifiedSlice> slice) {
   }
 }
 
+bool SliceResolver::IsOpen(const SliceId& slice) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = lru_index_.find(slice.digest);
+  return it != lru_index_.end() && (*it->second)->id().size == slice.size;
+}
+
 void SliceResolver::Forget(const SliceId& slice) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = lru_index_.find(slice.digest);

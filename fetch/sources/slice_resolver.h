@@ -47,6 +47,7 @@ class SliceResolver final : public SliceProvider {
   Result<std::shared_ptr<const VerifiedSlice>> Get(const SliceId& slice, const FetchContext& ctx) override;
   // Drops the open slice kept for `slice` (it went bad or was evicted).
   void Forget(const SliceId& slice) override;
+  bool IsOpen(const SliceId& slice) const override;
   const ResolverStats& stats() const { return stats_; }
 
  private:
@@ -61,7 +62,7 @@ class SliceResolver final : public SliceProvider {
   std::shared_ptr<const JigdoFile> jigdo_;
   std::vector<SliceSource*> sources_;
   size_t max_open_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> flights_;  // GUARDED_BY(mu_)
   LruList lru_;                                                              // GUARDED_BY(mu_), front = newest
   std::unordered_map<Digest, LruList::iterator, DigestHash> lru_index_;     // GUARDED_BY(mu_)

@@ -1,4 +1,4 @@
-// FetchToString / FetchToFile (declared in fetch/downloader.h): a blocking
+// FetchToString / FetchToFile (declared in fetch/transport/downloader.h): a blocking
 // wait on one Downloader transfer, with deadline and interruption.
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,38 +10,24 @@
 #include <mutex>
 
 #include "fetch/transport/downloader.h"
+#include "fetch/transport/transfer_waiter.h"
 #include "core/unique_fd.h"
 
 namespace jigdoofus {
 namespace {
 
 
-struct Waiter {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;       // GUARDED_BY(mu)
-  DownloadResult result;   // GUARDED_BY(mu)
-};
-
 // Submits `request` (its on_done is replaced) and waits for the outcome.
 // On deadline or interruption, cancels and still waits for on_done (which
 // then comes promptly), so callbacks never outlive the caller's state.
 Status RunAndWait(Downloader& downloader, DownloadRequest request, const FetchContext& ctx) {
-  auto w = std::make_shared<Waiter>();
+  auto w = std::make_shared<TransferWaiter>();
   const std::string url = request.url;
-  request.on_done = [w](const DownloadResult& r) {
-    std::lock_guard<std::mutex> lock(w->mu);
-    w->result = r;
-    w->done = true;
-    w->cv.notify_all();
-  };
+  request.on_done = TransferWaiter::OnDone(w);
   TransferHandle h = downloader.Submit(std::move(request));
   Status gave_up;
   {
-    auto wake = ctx.OnCancel([w] {
-      std::lock_guard<std::mutex> l(w->mu);
-      w->cv.notify_all();
-    });
+    auto wake = TransferWaiter::WakeOnCancel(ctx, w);
     std::unique_lock<std::mutex> lock(w->mu);
     w->cv.wait_until(lock, ctx.deadline, [&] { return w->done || ctx.cancelled(); });
     if (!w->done) {

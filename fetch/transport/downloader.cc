@@ -1,4 +1,5 @@
 #include "fetch/transport/downloader.h"
+#include "fetch/transport/server_url.h"
 
 #include <algorithm>
 #include <cstring>
@@ -23,25 +24,6 @@ namespace {
 
 constexpr uint64_t kUnknownSize = std::numeric_limits<uint64_t>::max();
 
-// "scheme://host:port" (lower case, default port filled in), or empty if
-// curl cannot parse `url`.
-std::string HostKey(const std::string& url) {
-  CurlUrl u(curl_url());
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
-  auto part = [&](CURLUPart which, unsigned flags) {
-    char* p = nullptr;
-    std::string out;
-    if (curl_url_get(u.get(), which, &p, flags) == CURLUE_OK && p) out = p;
-    curl_free(p);
-    return out;
-  };
-  std::string scheme = part(CURLUPART_SCHEME, 0);
-  if (scheme.empty()) return {};
-  std::string key = scheme + "://" + part(CURLUPART_HOST, 0);
-  std::string port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  if (!port.empty()) key += ":" + port;
-  return key;
-}
 
 // Curl's message for `rc`, one line.
 std::string CurlCause(CURLcode rc, const char* errbuf) {
@@ -267,7 +249,7 @@ void Downloader::DrainQueues(bool* stopping) {
 void Downloader::StartWaiting() {
   for (auto it = waiting_.begin(); it != waiting_.end() && active_.size() < options_.max_parallel;) {
     Transfer& t = **it;
-    if (t.host_key.empty()) t.host_key = HostKey(t.req.url);
+    if (t.host_key.empty()) t.host_key = ServerKey(t.req.url);
     if (t.host_key.empty()) {
       std::unique_ptr<Transfer> owned = std::move(*it);
       it = waiting_.erase(it);

@@ -1,7 +1,7 @@
 // FetchError: why one download failed, in classes that drive mirror
 // fallback (try the next server now? come back to this one later?).
 //
-// The Downloader (fetch/downloader.h) classifies transport and HTTP
+// The Downloader (fetch/transport/downloader.h) classifies transport and HTTP
 // failures; kBadChecksum is never produced by it: the caller that verifies
 // the bytes assigns it.
 //

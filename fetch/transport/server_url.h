@@ -18,4 +18,9 @@ namespace jigdoofus {
 // REQUIRES: `server_prefix` is an absolute URL (http, https, ftp, file).
 std::string ServerFileUrl(std::string_view server_prefix, std::string_view path);
 
+// What identifies a server: "scheme://host:port" (lower case, default port
+// filled in), or empty if curl cannot parse `url`. The downloader's
+// per-server connection limit and the mirrors' health both key on it.
+std::string ServerKey(const std::string& url);
+
 }  // namespace jigdoofus

@@ -110,6 +110,11 @@ class GateProvider final : public SliceProvider {
   std::map<std::string, int> calls_;
   bool held_ = false;
   bool fail_ = false;
+ public:
+  bool all_open = false;  // IsOpen answers this for every slice
+  bool IsOpen(const SliceId&) const override { return all_open; }
+
+ private:
   int running_ = 0;
   int saw_cancel_ = 0;
 };
@@ -246,6 +251,25 @@ TEST(ReadAhead, SequentialReaderQueuesTheWindowAhead) {
   EXPECT_LE(ra.prefetched_until(), off + o.max_window + 10100);
   pf.Drain();
   EXPECT_EQ(static_cast<int>(p.Digests().size()), p.TotalCalls());  // nothing fetched twice
+}
+
+// Slices the provider already holds open (a warm cache, a re-read) wake no
+// worker: the window moves on without queuing them.
+TEST(ReadAhead, SlicesAlreadyOpenAreNotQueued) {
+  auto f = MakeMap(100, 10000);
+  ASSERT_TRUE(f);
+  GateProvider p;
+  p.all_open = true;
+  Prefetcher pf(PrefetcherOptions{2, 1000, 60});
+  ReadAheadOptions o;
+  o.initial_window = 50000;
+  o.sequential_slack = 0;
+  ReadAhead ra(f->map.get(), &p, &pf, o);
+  for (uint64_t off = 0; off < 40000; off += 4096) ra.OnRead(off, 4096);
+  pf.Drain();
+  EXPECT_EQ(p.TotalCalls(), 0);
+  EXPECT_EQ(pf.stats().queued, 0u);
+  EXPECT_GE(ra.prefetched_until(), 40000u + 50000u);
 }
 
 TEST(ReadAhead, RandomReaderQueuesNothingAndResetsTheWindow) {

@@ -242,8 +242,8 @@ TEST(SliceResolverTest, LruServesRepeatsAndEvictsOldest) {
   EXPECT_EQ(src.calls(), 4);
 }
 
-// Regression: chunk-cache slices pinned by the LRU blocked eviction in a
-// small cache (reads waited, then EIO). Such slices are not kept open.
+// Slices held in memory (those the cache could not keep) are not kept open
+// by the resolver: their memory is the mirror source's to manage.
 TEST(SliceResolverTest, SlicesNotWorthKeepingOpenStayOutOfTheLru) {
   const std::string d1 = Content(10, 12);
   std::weak_ptr<const VerifiedSlice> handed_out;
@@ -257,7 +257,7 @@ TEST(SliceResolverTest, SlicesNotWorthKeepingOpenStayOutOfTheLru) {
     auto first = resolver.Get(IdOf(d1), FetchContext{});
     ASSERT_TRUE(first.ok());
   }
-  EXPECT_TRUE(handed_out.expired());  // nobody holds it: its pin is gone
+  EXPECT_TRUE(handed_out.expired());  // nobody holds it: its memory is free
   ASSERT_TRUE(resolver.Get(IdOf(d1), FetchContext{}).ok());
   EXPECT_EQ(src.calls(), 2);
   EXPECT_EQ(resolver.stats().lru_hits.load(), 0u);
