@@ -82,8 +82,11 @@ uint64_t Quota::LowerAfterNoSpace(uint64_t used, const std::string& dir) {
   while (want < cur && !bound_.compare_exchange_weak(cur, want)) {
   }
   if (want < cur) {
-    spdlog::warn("cache {}: the disk is full; keeping at most {} MiB of slices from now on (--cache-size {} MiB)", dir,
-                 want >> 20, capacity_ >> 20);
+    // Warned once per process; each lowering after that is in the status
+    // file (no_space_events, effective_bound) and the debug log.
+    const auto level = warned_.exchange(true) ? spdlog::level::debug : spdlog::level::warn;
+    spdlog::log(level, "cache {}: the disk is full; keeping at most {} MiB of slices from now on (--cache-size {} MiB)",
+                dir, want >> 20, capacity_ >> 20);
     return want;
   }
   return bound();

@@ -5,7 +5,7 @@
 // The bound is --cache-size, lowered for the rest of the process when the
 // disk says otherwise: a write that fails for lack of space (ENOSPC,
 // EDQUOT, a full map) sets the effective bound to 90% of what was stored
-// then (logged once per lowering, shown in the status file), and eviction
+// then (a warning the first time, shown in the status file), and eviction
 // keeps to it from then on. A full disk is a capacity, not a failure.
 //
 // Admission is decided inside the write transaction that stages a slice,
@@ -63,6 +63,7 @@ class Quota {
   std::atomic<uint64_t> bound_;
   std::atomic<uint64_t> evictions_{0};
   std::atomic<uint64_t> no_space_{0};
+  std::atomic<bool> warned_{false};
 };
 
 }  // namespace jigdoofus

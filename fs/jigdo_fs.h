@@ -86,7 +86,9 @@ class JigdoFs {
   int PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size, ReadPlan* plan,
                const FetchContext& ctx);
   // How replies are built (fs/read_reply.h).
-  ReplyPolicy reply_policy() { return ReplyPolicy{options_.splice, &splice_budget_, &reply_buffers_}; }
+  ReplyPolicy reply_policy() {
+    return ReplyPolicy{options_.splice, kMinSpliceBytes, &splice_budget_, &reply_buffers_};
+  }
   // Counts how a read was replied (status file: fs.replies) or why its
   // reply could not be built; returns the errno for the reader (0: send it).
   int CountReply(const Result<ReadReply>& reply);

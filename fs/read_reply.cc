@@ -60,7 +60,8 @@ Result<ReadReply> BuildReadReply(const ReadPlan& plan, const ReplyPolicy& policy
     reply.data = plan.memory.get() + plan.parts[0].pos;
     return reply;
   }
-  if (policy.splice && policy.budget != nullptr && policy.budget->Fits(plan.size, plan.parts.size())) {
+  if (policy.splice && plan.size >= policy.min_splice_bytes && policy.budget != nullptr &&
+      policy.budget->Fits(plan.size, plan.parts.size())) {
     reply.kind = ReadReply::Kind::kFileBacked;
     reply.bufv = MakeBufVec(plan);
     return reply;

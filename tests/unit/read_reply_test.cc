@@ -40,7 +40,7 @@ class ReadReplyTest : public ::testing::Test {
 TEST_F(ReadReplyTest, LiteralOnlyIsSentFromThePlan) {
   ReadPlan plan;
   std::memcpy(plan.AppendMemory(5).data(), "hello", 5);
-  auto r = BuildReadReply(plan, {true, &budget_, &pool_});
+  auto r = BuildReadReply(plan, {true, 0, &budget_, &pool_});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kind, ReadReply::Kind::kMemory);
   EXPECT_EQ(r->data, plan.memory.get());  // no copy
@@ -53,7 +53,7 @@ TEST_F(ReadReplyTest, FileRangesThatFitAreSpliced) {
   plan.AppendFile(fd_.get(), 100, 1000);
   std::memcpy(plan.AppendMemory(3).data(), "abc", 3);
   plan.AppendFile(fd_.get(), 5000, 2000);
-  auto r = BuildReadReply(plan, {true, &budget_, &pool_});
+  auto r = BuildReadReply(plan, {true, 0, &budget_, &pool_});
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->kind, ReadReply::Kind::kFileBacked);
   ASSERT_EQ(r->bufv->count, 3u);
@@ -61,6 +61,20 @@ TEST_F(ReadReplyTest, FileRangesThatFitAreSpliced) {
   EXPECT_EQ(r->bufv->buf[0].pos, 100);
   EXPECT_EQ(r->bufv->buf[2].pos, 5000);
   EXPECT_EQ(Bytes(plan), content_.substr(100, 1000) + "abc" + content_.substr(5000, 2000));
+}
+
+TEST_F(ReadReplyTest, SmallRepliesAreCopiedLargeOnesSpliced) {
+  ReadPlan small, large;
+  small.AppendFile(fd_.get(), 0, 4096);
+  small.AppendFile(fd_.get(), 10000, 4096);
+  large.AppendFile(fd_.get(), 0, kMinSpliceBytes);
+  large.AppendFile(fd_.get(), 300000, 4096);
+  auto s = BuildReadReply(small, {true, kMinSpliceBytes, &budget_, &pool_});
+  auto l = BuildReadReply(large, {true, kMinSpliceBytes, &budget_, &pool_});
+  ASSERT_TRUE(s.ok() && l.ok());
+  EXPECT_EQ(s->kind, ReadReply::Kind::kMemory);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(s->data), s->size), content_.substr(0, 4096) + content_.substr(10000, 4096));
+  EXPECT_EQ(l->kind, ReadReply::Kind::kFileBacked);
 }
 
 TEST_F(ReadReplyTest, AdjacentRangesMerge) {
@@ -77,7 +91,7 @@ TEST_F(ReadReplyTest, SpliceOffOrTooManyPartsIsCopiedIntoAPooledBuffer) {
     plan.AppendFile(fd_.get(), static_cast<uint64_t>(i) * 2000, 1000);
     plan.AppendMemory(1)[0] = 'x';
   }
-  auto r = BuildReadReply(plan, {true, &budget_, &pool_});
+  auto r = BuildReadReply(plan, {true, 0, &budget_, &pool_});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kind, ReadReply::Kind::kMemory);
   EXPECT_TRUE(r->lease.has_value());
@@ -85,7 +99,7 @@ TEST_F(ReadReplyTest, SpliceOffOrTooManyPartsIsCopiedIntoAPooledBuffer) {
 
   ReadPlan small;
   small.AppendFile(fd_.get(), 10, 10);
-  auto off = BuildReadReply(small, {false, &budget_, &pool_});
+  auto off = BuildReadReply(small, {false, 0, &budget_, &pool_});
   ASSERT_TRUE(off.ok());
   EXPECT_EQ(off->kind, ReadReply::Kind::kMemory);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(off->data), off->size), content_.substr(10, 10));
@@ -96,14 +110,14 @@ TEST_F(ReadReplyTest, ACopyOfAFileThatShrankFails) {
   plan.AppendFile(fd_.get(), content_.size() - 10, 10);
   plan.AppendMemory(1);
   ASSERT_EQ(::truncate(path_.c_str(), static_cast<off_t>(content_.size() - 5)), 0);
-  auto r = BuildReadReply(plan, {false, &budget_, &pool_});
+  auto r = BuildReadReply(plan, {false, 0, &budget_, &pool_});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Status::Code::kIOError) << r.status().ToString();
 }
 
 TEST_F(ReadReplyTest, EmptyPlanIsAnEmptyReply) {
   ReadPlan plan;
-  auto r = BuildReadReply(plan, {true, &budget_, &pool_});
+  auto r = BuildReadReply(plan, {true, 0, &budget_, &pool_});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->kind, ReadReply::Kind::kEmpty);
 }
