@@ -45,6 +45,7 @@
 #include "cache/lmdb_env.h"
 #include "cache/quota.h"
 #include "core/digest.h"
+#include "core/mount_defaults.h"
 #include "core/slice_provider.h"
 
 namespace jigdoofus {
@@ -64,7 +65,7 @@ inline constexpr int kNoSpaceRetries = 3;
 inline constexpr auto kOtherProcessPoll = std::chrono::milliseconds(100);
 
 struct ChunkStoreOptions {
-  uint64_t capacity = 0;  // --cache-size, in slice bytes (core/mount_config.h)
+  uint64_t capacity = mount_defaults::kCacheSize;  // --cache-size, in slice bytes
 };
 
 struct ChunkStoreStats {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "core/image_map.h"
+#include "core/mount_defaults.h"
 #include "core/slice_provider.h"
 
 namespace jigdoofus {
@@ -45,7 +46,7 @@ namespace jigdoofus {
 struct PrefetcherOptions {
   size_t threads = 2;
   size_t max_queue = 1024;         // queued (not yet running) slices
-  double fetch_timeout_s = 60;     // deadline of one prefetch Get()
+  double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // deadline of one prefetch Get()
 };
 
 struct PrefetcherStats {

@@ -31,6 +31,7 @@
 #include <string_view>
 
 #include "core/image_reader.h"
+#include "core/mount_defaults.h"
 #include "core/prefetcher.h"
 #include "core/slice_provider.h"
 #include "fetch/mount/image_set.h"
@@ -50,7 +51,7 @@ inline constexpr double kCacheTimeoutS = 86400;
 inline constexpr size_t kKeptReplyBuffers = 8;
 
 struct JigdoFsOptions {
-  double fetch_timeout_s = 60;  // deadline of one read waiting for slices
+  double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // deadline of one read waiting for slices
   // Slice read-ahead for sequential readers (core/prefetcher.h): worker
   // threads (0: no read-ahead) and the per-file window policy.
   size_t prefetch_threads = 2;

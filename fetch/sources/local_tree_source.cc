@@ -1,5 +1,7 @@
 #include "fetch/sources/local_tree_source.h"
 
+#include "fetch/sources/failure_tally.h"
+
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -75,7 +77,7 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
   }
 
   std::string tried;
-  Status first_corruption, first_error;
+  FailureTally failures;
   for (const Candidate& c : candidates) {
     if (ctx.cancelled()) return Status::Cancelled("local: request cancelled");
     if (ctx.expired()) return Status::TimedOut("local: deadline passed");
@@ -93,24 +95,15 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
     if (r.ok()) return r;
     const Status& st = r.status();
     spdlog::debug("local: {}", st.ToString());
-    switch (st.code()) {
-      case Status::Code::kNotFound:
-        break;
-      case Status::Code::kCorruption:
-        if (first_corruption.ok()) first_corruption = st;
-        break;
-      case Status::Code::kCancelled:
-      case Status::Code::kTimedOut:
-        return st;
-      default:
-        if (first_error.ok()) first_error = st;
-        break;
-    }
+    if (st.code() == Status::Code::kCancelled || st.code() == Status::Code::kTimedOut) return st;
+    failures.Note(st);
     if (!tried.empty()) tried += ", ";
     tried += c.display();
   }
-  if (!first_corruption.ok()) return first_corruption;
-  if (!first_error.ok()) return first_error;
+  // A damaged local copy says most; then why a file could not be read.
+  if (!failures.corruption.ok()) return failures.corruption;
+  if (!failures.unavailable.ok()) return failures.unavailable;
+  if (!failures.other.ok()) return failures.other;
   if (candidates.empty()) return Status::NotFound("local: no local location for slice " + request.id.digest.ToBase64());
   return Status::NotFound("local: slice " + request.id.digest.ToBase64() + " not found at " + tried);
 }

@@ -48,7 +48,7 @@ struct MirrorSourceOptions {
   std::chrono::milliseconds base_backoff{2000};
   std::chrono::milliseconds max_backoff{60000};
   // Bytes of slices held in memory at once (those the cache cannot keep).
-  uint64_t memory_budget = uint64_t{512} << 20;
+  uint64_t memory_budget = mount_defaults::kMemorySliceBudget;
 };
 
 struct MirrorSourceStats {

@@ -1,5 +1,7 @@
 #include "fetch/sources/slice_resolver.h"
 
+#include "fetch/sources/failure_tally.h"
+
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -172,38 +174,27 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId&
   if (jigdo_ != nullptr) request.locations = jigdo_->LocationsFor(slice.digest);
   const std::string what = "slice " + slice.digest.ToBase64() + " (" + std::to_string(slice.size) + " bytes)";
 
-  Status corruption, unavailable, other;
+  FailureTally failures;
   for (SliceSource* source : sources_) {
     if (ctx.cancelled()) return Status::Cancelled(what + ": request cancelled");
     if (ctx.expired()) return Status::TimedOut(what + ": deadline passed");
     Result<std::shared_ptr<const VerifiedSlice>> r = source->Open(request, ctx);
     if (r.ok()) {
       if (r.value() != nullptr && r.value()->id() == slice) return r;
-      if (other.ok()) other = Status::IOError(what + ": source " + source->name() + " returned another slice");
+      failures.Note(Status::Internal(what + ": source " + source->name() + " returned another slice"));
       continue;
     }
     const Status& st = r.status();
-    switch (st.code()) {
-      case Status::Code::kNotFound:
-        break;
-      case Status::Code::kCorruption:
-        if (corruption.ok()) corruption = st;
-        break;
-      case Status::Code::kUnavailable:
-        if (unavailable.ok()) unavailable = st;
-        break;
-      case Status::Code::kCancelled:
-      case Status::Code::kTimedOut:
-        if (ctx.cancelled() || ctx.expired()) return st.WithContext(what);
-        [[fallthrough]];  // the source's own limit: try the next one
-      default:
-        if (other.ok()) other = st;
-        break;
-    }
+    // This read gave up: stop. A source's own limit: try the next one.
+    const bool gave_up = st.code() == Status::Code::kCancelled || st.code() == Status::Code::kTimedOut;
+    if (gave_up && (ctx.cancelled() || ctx.expired())) return st.WithContext(what);
+    failures.Note(st);
   }
-  if (!unavailable.ok()) return unavailable.WithContext(what);
-  if (!other.ok()) return other.WithContext(what);
-  if (!corruption.ok()) return corruption.WithContext(what);
+  // Servers that could not be reached say most (the read may work later);
+  // then other failures; a damaged copy only when nothing else went wrong.
+  if (!failures.unavailable.ok()) return failures.unavailable.WithContext(what);
+  if (!failures.other.ok()) return failures.other.WithContext(what);
+  if (!failures.corruption.ok()) return failures.corruption.WithContext(what);
   return Status::NotFound("no local copy of " + what + "; tried: " + TriedList(request, sources_));
 }
 

@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/mount_defaults.h"
 #include "core/result.h"
 #include "core/slice_provider.h"
 #include "fetch/transport/curl_handles.h"
@@ -80,8 +81,8 @@ struct DownloadRequest {
 };
 
 struct DownloaderOptions {
-  size_t max_parallel = 4;  // transfers at once (--jobs); >= 1
-  size_t max_per_host = 2;  // transfers / connections per scheme://host:port; >= 1
+  size_t max_parallel = mount_defaults::kJobs;  // transfers at once (--jobs); >= 1
+  size_t max_per_host = mount_defaults::kMaxConnectionsPerHost;  // per server (ServerKey); >= 1
   std::chrono::milliseconds connect_timeout{15000};
   // A transfer slower than low_speed_limit bytes/s for low_speed_time
   // fails with kTimeout (this is also what ends a stalled server).
