@@ -1,5 +1,6 @@
 #include "cache/lmdb_env.h"
 #include "cache/byte_order.h"
+#include "core/private_dir.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -37,23 +38,6 @@ struct Registry {
 Registry& OpenDirs() {
   static Registry* r = new Registry;  // never destroyed: used from destructors at exit
   return *r;
-}
-
-// mkdir -p with mode 0700 for the directories it creates.
-Status MakeDirs(const std::string& dir) {
-  if (dir.empty()) return Status::InvalidArgument("cache directory: empty path");
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Status::IOError(dir + ": not a directory");
-    return Status::OK();
-  }
-  if (errno != ENOENT) return Status::FromErrno(dir, errno);
-  size_t slash = dir.find_last_of('/');
-  if (slash != std::string::npos && slash > 0) {
-    JIGDOOFUS_RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash)));
-  }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::FromErrno(dir, errno);
-  return Status::OK();
 }
 
 struct EnvCloser {
@@ -110,7 +94,7 @@ Status LmdbStatus(int rc, std::string_view what) {
 // LmdbEnv
 
 Result<std::unique_ptr<LmdbEnv>> LmdbEnv::Open(const std::string& dir, LmdbOptions options) {
-  JIGDOOFUS_RETURN_IF_ERROR(MakeDirs(dir));
+  JIGDOOFUS_RETURN_IF_ERROR(MakePrivateDir(dir));
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno(dir, errno);
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0) return Status::FromErrno(dir, errno);

@@ -61,7 +61,10 @@ class JigdoParser {
  public:
   explicit JigdoParser(IncludeLoader* loader) : loader_(loader) {}
 
-  Status ParseFile(std::string_view raw, const std::string& origin, bool top_level);
+  // `remote`: the text came from the network, or was included by text
+  // that did (a document from the network stays "remote" through every
+  // include, so it can never name a local file).
+  Status ParseFile(std::string_view raw, const std::string& origin, bool top_level, bool remote);
   JigdoFile TakeFile(const std::string& origin) {
     file_.origin_ = origin;
     return std::move(file_);
@@ -70,9 +73,10 @@ class JigdoParser {
  private:
   // Per-file state.
   struct FileState {
-    FileState(const std::string* o, bool top) : origin(o), top_level(top) {}
+    FileState(const std::string* o, bool top, bool r) : origin(o), top_level(top), remote(r) {}
     const std::string* origin;
     bool top_level;
+    bool remote;
     int line = 0;
     Section section = Section::kNone;
     bool after_include = false;
@@ -99,7 +103,7 @@ class JigdoParser {
   bool version_seen_ = false;
 };
 
-Status JigdoParser::ParseFile(std::string_view raw, const std::string& origin, bool top_level) {
+Status JigdoParser::ParseFile(std::string_view raw, const std::string& origin, bool top_level, bool remote) {
   auto decoded = DecodeJigdoBytes(raw, origin);
   if (!decoded.ok()) return decoded.status();
   std::string_view text = *decoded;
@@ -110,7 +114,7 @@ Status JigdoParser::ParseFile(std::string_view raw, const std::string& origin, b
                               " at offset " + std::to_string(*bad) + " of the text)");
   }
   include_stack_.push_back(origin);
-  FileState f(&origin, top_level);
+  FileState f(&origin, top_level, remote || IsNetworkUrl(origin));
   size_t first_image = file_.images_.size();
   size_t pos = 0;
   while (pos < text.size()) {
@@ -190,6 +194,9 @@ Status JigdoParser::Header(FileState& f, std::string_view line) {
 Status JigdoParser::Include(FileState& f, std::string_view arg) {
   if (arg.empty()) return Error(f, "[Include] without a URL");
   std::string resolved = ResolveReference(*f.origin, DecodeIncludeArgument(arg));
+  if (f.remote && !IsNetworkUrl(resolved)) {
+    return Error(f, "[Include " + resolved + "]: a .jigdo from the network may only include http, https or ftp URLs");
+  }
   if (UriScheme(resolved) == "file") {
     if (auto path = FileUrlToPath(resolved, *f.origin)) resolved = *path;
   }
@@ -210,7 +217,7 @@ Status JigdoParser::Include(FileState& f, std::string_view arg) {
   }
   auto bytes = loader_->Load(resolved);
   if (!bytes.ok()) return bytes.status().WithContext(*f.origin + ":" + std::to_string(f.line) + ": [Include]");
-  return ParseFile(*bytes, resolved, false);
+  return ParseFile(*bytes, resolved, false, f.remote);
 }
 
 Status JigdoParser::Entry(FileState& f, std::string_view label, std::string_view value) {
@@ -328,7 +335,7 @@ Status JigdoParser::ServersEntry(FileState& f, std::string_view label, std::stri
 
 Result<JigdoFile> ParseJigdo(std::string_view raw, const std::string& origin, IncludeLoader* loader) {
   JigdoParser parser(loader);
-  JIGDOOFUS_RETURN_IF_ERROR(parser.ParseFile(raw, origin, true));
+  JIGDOOFUS_RETURN_IF_ERROR(parser.ParseFile(raw, origin, true, false));
   return parser.TakeFile(origin);
 }
 

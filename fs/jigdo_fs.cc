@@ -492,7 +492,7 @@ std::string JigdoFs::StatusText() const {
     j["fs"]["prefetch"] = {{"queued", ps.queued},   {"deduped", ps.deduped}, {"rejected", ps.rejected},
                            {"fetched", ps.fetched}, {"failed", ps.failed},   {"pending", prefetcher_->pending()}};
   }
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace jigdoofus

@@ -45,7 +45,7 @@ namespace jigdoofus {
 inline constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;
 inline constexpr fuse_ino_t kStatusIno = 2;
 inline constexpr fuse_ino_t kFirstImageIno = 3;
-inline constexpr const char* kStatusFileName = ".jigdoofus-status";
+inline constexpr const char* kStatusFileName = kReservedStatusName;
 // The image never changes: the kernel may cache names and attributes for a day.
 inline constexpr double kCacheTimeoutS = 86400;
 inline constexpr size_t kKeptReplyBuffers = 8;

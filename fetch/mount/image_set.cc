@@ -55,11 +55,6 @@ Result<LoadedJigdo> LoadLocalJigdo(const std::string& path, IncludeLoader* loade
   return ParseSourceJigdo(raw, path, loader);
 }
 
-bool IsNetworkUrl(const std::string& s) {
-  std::string scheme = UriScheme(s);
-  return scheme == "http" || scheme == "https" || scheme == "ftp";
-}
-
 // Every regular file named *.jigdo directly in `dir`, sorted by name.
 Result<std::vector<std::string>> ListJigdoFiles(const std::string& dir) {
   std::vector<std::string> found;
@@ -154,6 +149,10 @@ Result<std::vector<TemplateCandidate>> TemplateCandidates(const JigdoImage& imag
   std::string resolved = ResolveReference(base, image.template_uri);
   std::string scheme = UriScheme(resolved);
   if (IsNetworkUrl(jigdo_path)) {  // a .jigdo from the network: its template is too
+    if (!IsNetworkUrl(resolved)) {
+      return Status::InvalidArgument(jigdo_path + ": Template=" + image.template_uri +
+                                     ": a .jigdo from the network may only name an http, https or ftp template");
+    }
     out.push_back({resolved, false, true});
     return out;
   }
@@ -251,6 +250,11 @@ Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, co
 Status ValidateImageName(const std::string& name) {
   if (name.empty()) return Status::InvalidArgument("empty name");
   if (name == "." || name == "..") return Status::InvalidArgument("'" + name + "' is not a file name");
+  if (name.size() > kMaxImageNameBytes) {
+    return Status::InvalidArgument("a name of " + std::to_string(name.size()) + " bytes (at most " +
+                                   std::to_string(kMaxImageNameBytes) + ")");
+  }
+  if (name == kReservedStatusName) return Status::InvalidArgument("'" + name + "' is the mount's status file");
   for (unsigned char c : name) {
     if (c == '/') return Status::InvalidArgument("'" + name + "' contains '/'");
     if (c < 0x20 || c == 0x7f) return Status::InvalidArgument("name contains a control character");
@@ -330,9 +334,6 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
   if (options.cache_dir.empty()) {
     s.store = std::make_unique<MemoryVerificationStore>();
   } else {
-    std::error_code ec;
-    std::filesystem::create_directories(options.cache_dir, ec);
-    if (ec) return Status::IOError("cache directory " + options.cache_dir + ": " + ec.message());
     JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir, config.lmdb));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.store, LmdbVerificationStore::Open(s.env.get()));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.chunks,
@@ -445,7 +446,9 @@ std::string ImageSet::StatusJson() const {
                         {"body_bytes", d.body_bytes},
                         {"connections_opened", d.connections_opened}};
   }
-  return out.dump(2) + "\n";
+  // Names and paths come from documents: bytes that are not UTF-8 are
+  // replaced, so the status file never fails.
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace jigdoofus

@@ -53,9 +53,16 @@ class ImageSet {
   std::unique_ptr<State> state_;  // cache env, sources, resolvers
 };
 
+// The kernel's limit on a name (NAME_MAX); a longer one would make every
+// listing of the mount fail.
+inline constexpr size_t kMaxImageNameBytes = 255;
+// The mount's hidden status file (fs/jigdo_fs.h): no image may take it.
+inline constexpr const char* kReservedStatusName = ".jigdoofus-status";
+
 // "name" is a single path component that is safe to show in a directory:
-// not empty, not "." or "..", no '/', no control characters, valid UTF-8 is
-// not required. Returns an explanation when it is not.
+// not empty, not "." or "..", at most 255 bytes, no '/', no control
+// characters, not the status file's name; valid UTF-8 is not required.
+// Returns an explanation when it is not.
 Status ValidateImageName(const std::string& name);
 
 }  // namespace jigdoofus

@@ -68,7 +68,10 @@ Result<std::string> FetchToString(Downloader& downloader, const std::string& url
 Result<uint64_t> FetchToFile(Downloader& downloader, const std::string& url, const std::string& path,
                              uint64_t max_size, const FetchContext& ctx) {
   const std::string part = path + ".part";
-  UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // A fresh private file: never through a symlink or into a file someone
+  // else prepared (a stale .part of ours is removed first).
+  if (::unlink(part.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(part + ": cannot remove", errno);
+  UniqueFd fd(::open(part.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) return Status::FromErrno(part + ": cannot create", errno);
   struct Sink {
     int fd;

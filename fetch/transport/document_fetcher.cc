@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/byte_source.h"
+#include "core/private_dir.h"
 #include "core/uri.h"
 
 namespace jigdoofus {
@@ -16,11 +17,6 @@ namespace {
 
 std::string UrlKey(const std::string& url) {
   return HashBytes(HashAlgo::kSha256, {reinterpret_cast<const uint8_t*>(url.data()), url.size()}).ToHex();
-}
-
-bool IsNetworkUrl(const std::string& url) {
-  std::string scheme = UriScheme(url);
-  return scheme == "http" || scheme == "https" || scheme == "ftp";
 }
 
 }  // namespace
@@ -37,11 +33,10 @@ FetchContext DocumentFetcher::Context() const {
 
 Result<std::string> DocumentFetcher::SavedPath(const std::string& subdir, const std::string& name) {
   if (options_.dir.empty()) return Status::NotFound("no cache directory to keep documents in");
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::path(options_.dir) / subdir;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IOError(dir.string() + ": " + ec.message());
-  return (dir / name).string();
+  const std::string dir = options_.dir + "/" + subdir;
+  JIGDOOFUS_RETURN_IF_ERROR(MakePrivateDir(options_.dir));
+  JIGDOOFUS_RETURN_IF_ERROR(MakePrivateDir(dir));
+  return dir + "/" + name;
 }
 
 Result<std::string> DocumentFetcher::FetchJigdo(const std::string& url) {

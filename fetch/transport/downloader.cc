@@ -1,4 +1,5 @@
 #include "fetch/transport/downloader.h"
+#include "core/uri.h"
 #include "fetch/transport/server_url.h"
 
 #include <algorithm>
@@ -293,8 +294,11 @@ bool Downloader::StartOne(std::unique_ptr<Transfer>& t) {
   set(CURLOPT_WRITEDATA, static_cast<void*>(t.get()));
   set(CURLOPT_ERRORBUFFER, t->errbuf);
   set(CURLOPT_NOSIGNAL, 1L);
-  set(CURLOPT_PROTOCOLS_STR, "http,https,ftp,file");
-  set(CURLOPT_REDIR_PROTOCOLS_STR, "http,https,ftp");
+  // Only the network: nothing jigdoofus downloads may read a local file
+  // (a document from the network names what is fetched). An https
+  // transfer may only be redirected to https.
+  set(CURLOPT_PROTOCOLS_STR, "http,https,ftp");
+  set(CURLOPT_REDIR_PROTOCOLS_STR, UriScheme(t->req.url) == "https" ? "https" : "http,https,ftp");
   set(CURLOPT_FOLLOWLOCATION, 1L);
   set(CURLOPT_MAXREDIRS, options_.max_redirects);
   set(CURLOPT_FAILONERROR, 1L);

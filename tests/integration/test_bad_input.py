@@ -110,6 +110,18 @@ def case_filename_dotdot(corpus, tmp):
     return [j], [j.name]
 
 
+def case_filename_too_long(corpus, tmp):
+    j, _ = good_copy(corpus, tmp)
+    j.write_text(re.sub(r"^Filename=.*$", "Filename=" + "x" * 252 + ".iso", j.read_text(), flags=re.M))
+    return [j], ["256 bytes", "at most 255"]
+
+
+def case_filename_is_the_status_file(corpus, tmp):
+    j, _ = good_copy(corpus, tmp)
+    j.write_text(re.sub(r"^Filename=.*$", "Filename=.jigdoofus-status", j.read_text(), flags=re.M))
+    return [j], ["status file"]
+
+
 def case_two_images_same_name(corpus, tmp):
     j1, _ = good_copy(corpus, tmp / "one")
     j2, _ = good_copy(corpus, tmp / "two")

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <zlib.h>
 
 #include <cstdlib>
@@ -785,6 +787,25 @@ TEST(JigdoIncludeTest, SameFileTwiceIsNotALoop) {
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->part_count(), 2u);
   EXPECT_EQ(f->LocationsFor(D(kMd5B64)), (std::vector{Url("http://h/a", "/j/p.jigdo")}));
+}
+
+// A document from the network stays remote through every include: it may
+// only include network URLs, so it can never name a local file.
+TEST(JigdoIncludeTest, RemoteDocumentsMayOnlyIncludeNetworkUrls) {
+  FakeLoader loader;
+  loader.files["/etc/secret"] = "[Servers]\nX=file:/\n";
+  loader.files["http://h/inner.jigdo"] = "[Include file:///etc/secret]\n";
+  for (const char* top : {"[Include file:///etc/secret]\n", "[Include inner.jigdo]\n"}) {
+    loader.asked.clear();
+    auto f = ParseJigdo(top, "http://h/top.jigdo", &loader);
+    ASSERT_FALSE(f.ok()) << top;
+    EXPECT_NE(f.status().message().find("may only include http"), std::string::npos) << f.status().message();
+    EXPECT_EQ(std::count(loader.asked.begin(), loader.asked.end(), "/etc/secret"), 0) << top;
+  }
+  // A local document may include local files and URLs.
+  loader.files["http://h/ok.jigdo"] = "[Servers]\nM=http://m/\n";
+  auto local = ParseJigdo("[Include /etc/secret]\n[Include http://h/ok.jigdo]\n", "/j/top.jigdo", &loader);
+  EXPECT_TRUE(local.ok()) << local.status().ToString();
 }
 
 TEST(JigdoIncludeTest, LoadJigdoFileErrors) {

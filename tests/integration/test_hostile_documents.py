@@ -1,0 +1,145 @@
+"""Documents from the network are untrusted: a .jigdo served by a (local)
+web server must never make jigdoofus read a local file, and what it keeps
+in the cache directory is private.
+
+* Template=file:///SECRET in a .jigdo given by URL: refused with one line,
+  nothing of the secret copied anywhere under the cache dir.
+* [Include file:///SECRET] in a remote .jigdo, and in a remote include of
+  it (taint through includes): refused with one line that does not echo
+  the secret's first line.
+* A .jigdo given by URL that includes a payload by URL and then the path
+  where that payload was saved in the cache dir: refused.
+* The cache dir and its document folders are 0700, saved documents 0600;
+  a cache dir owned by another user is refused.
+* A Filename= with bytes that are not UTF-8 still gives a readable status
+  file.
+"""
+
+import gzip
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+
+from itlib import http, mounting
+
+ENV = http.no_proxy_env()
+VID = "xorriso-sha256-gzip"
+TIMEOUT_S = 60
+SECRET_LINE = "root-only-secret-7f3a9c"
+
+
+def make_secret(tmp_path):
+    p = tmp_path / "secret.txt"
+    p.write_text(SECRET_LINE + "\n" + "x" * 5000 + "\n")
+    os.chmod(p, 0o600)
+    return p
+
+
+def mount_fails(url, tmp_path, cache, mentions):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir(exist_ok=True)
+    rc, out, err = mounting.run_captured([mounting.binary(), "--cache-dir", str(cache), url, str(mnt)],
+                                         tmp_path / "logs", TIMEOUT_S, env=ENV)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc != 0, f"mounted a hostile document: {url}"
+    assert not mounting.is_mounted(mnt)
+    assert len(lines) == 1, f"want one line on stderr, got:\n{err}"
+    assert any(m in lines[0] for m in mentions), lines[0]
+    assert SECRET_LINE not in err
+    return lines[0]
+
+
+def nothing_of(secret, cache):
+    needle = secret.read_bytes()[:200]
+    for root, _, files in os.walk(cache):
+        for f in files:
+            data = open(os.path.join(root, f), "rb").read()
+            assert needle not in data, f"the secret was copied to {os.path.join(root, f)}"
+
+
+def test_remote_template_may_not_be_a_local_file(corpus, net, tmp_path):
+    secret = make_secret(tmp_path)
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, _ = site.publish(corpus.variant(VID), [f"Debian={ng.url}"], template_ref=f"file://{secret}")
+    cache = tmp_path / "cache"
+    line = mount_fails(ng.url.rstrip("/") + path, tmp_path, cache, ["may only name an http"])
+    print(line)
+    nothing_of(secret, cache)
+
+
+def test_remote_include_may_not_be_a_local_file(corpus, net, tmp_path):
+    secret = make_secret(tmp_path)
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, _ = site.publish(corpus.variant(VID), [f"Debian={ng.url}"])
+    jigdo = site.root / path.lstrip("/")
+    # directly, and one include further down (the included file is remote too)
+    (site.root / "cd" / "inner.jigdo").write_text(f"[Include file://{secret}]\n")
+    # (an absolute path resolves against the .jigdo's URL: the web server's)
+    for inc in (f"file://{secret}", "inner.jigdo"):
+        jigdo.write_text(jigdo.read_text().split("[Include", 1)[0] + f"[Include {inc}]\n")
+        cache = tmp_path / f"cache-{len(inc)}"
+        mount_fails(ng.url.rstrip("/") + path, tmp_path, cache, ["may only include http"])
+        nothing_of(secret, cache)
+
+
+def test_remote_document_cannot_make_itself_local(corpus, net, tmp_path):
+    """Include a payload by URL (saved in the cache dir), then include the
+    saved copy by its local path: the second include is refused."""
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, _ = site.publish(corpus.variant(VID), [f"Debian={ng.url}"])
+    cache = tmp_path / "cache"
+    payload_url = ng.url.rstrip("/") + "/cd/payload.jigdo"
+    (site.root / "cd" / "payload.jigdo").write_text("[Servers]\nEvil=file:/\n")
+    saved = cache / "jigdo" / hashlib.sha256(payload_url.encode()).hexdigest()
+    jigdo = site.root / path.lstrip("/")
+    jigdo.write_text(jigdo.read_text() + f"[Include {payload_url}]\n[Include file://{saved}]\n")
+    mount_fails(ng.url.rstrip("/") + path, tmp_path, cache, ["may only include http"])
+
+
+def test_cache_files_are_private(corpus, jig, net, tmp_path):
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, name = site.publish(corpus.variant(VID), [f"Debian={ng.url}"])
+    m = jig.mount([ng.url.rstrip("/") + path], env=ENV)
+    with open(m.path(name), "rb") as f:
+        f.read(1 << 20)
+    m.unmount()
+    cache = jig.cache_dir
+    for root, dirs, files in os.walk(cache):
+        assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
+        for f in files:
+            mode = stat.S_IMODE(os.stat(os.path.join(root, f)).st_mode)
+            assert mode & 0o077 == 0, f"{os.path.join(root, f)} is {oct(mode)}"
+    assert (cache / "jigdo").is_dir() and (cache / "templates").is_dir()
+
+
+def test_cache_dir_of_another_user_is_refused(corpus, net, tmp_path):
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, _ = site.publish(corpus.variant(VID), [f"Debian={ng.url}"])
+    cache = tmp_path / "theirs"
+    cache.mkdir()
+    os.chown(cache, 65534, 65534)
+    mount_fails(ng.url.rstrip("/") + path, tmp_path, cache, ["owned by uid 65534"])
+
+
+def test_status_file_survives_names_that_are_not_utf8(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    src = v.jigdo
+    raw = open(src, "rb").read()
+    text = raw if raw[:2] != b"\x1f\x8b" else gzip.decompress(raw)
+    bad = re.sub(rb"^Filename=.*$", b"Filename=caf\xe9-\xff.iso", text, flags=re.M)
+    j = tmp_path / "latin1.jigdo"
+    j.write_bytes(bad)
+    os.symlink(os.path.splitext(src)[0] + ".template", tmp_path / "latin1.template")
+    m = jig.mount([j], extra=v.local_args() + ["--offline"])
+    st = m.status()
+    assert len(st["images"]) == 1
+    assert os.listdir(m.mountpoint) and any(n.startswith(b"caf\xe9") for n in os.listdir(os.fsencode(m.mountpoint)))
+    print(json.dumps(st["images"][0]["name"]))
