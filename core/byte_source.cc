@@ -21,7 +21,9 @@ Status ByteSource::ReadExactly(uint64_t offset, std::span<uint8_t> out) const {
 }
 
 Result<std::unique_ptr<FileByteSource>> FileByteSource::Open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO or a device named where a file was expected must
+  // not hang the open (it is refused below; regular files ignore the flag).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd < 0) return Status::FromErrno(path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -63,9 +65,13 @@ Result<size_t> MemoryByteSource::ReadAt(uint64_t offset, std::span<uint8_t> out)
   return n;
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_size) {
   auto file = FileByteSource::Open(path);
   if (!file.ok()) return file.status();
+  if ((*file)->size() > max_size) {
+    return Status::InvalidArgument(path + ": " + std::to_string((*file)->size()) + " bytes, more than the " +
+                                   std::to_string(max_size) + " a .jigdo file may have");
+  }
   std::string data((*file)->size(), '\0');
   auto n = (*file)->ReadAt(0, std::span<uint8_t>(reinterpret_cast<uint8_t*>(data.data()), data.size()));
   if (!n.ok()) return n.status();

@@ -63,7 +63,13 @@ class MemoryByteSource final : public ByteSource {
 // bytes read (short only at end of file). Errors name `name` and the offset.
 Result<size_t> PreadFully(int fd, uint64_t offset, std::span<uint8_t> out, const std::string& name);
 
-// Reads a whole (small) file into memory. Error messages name the path.
-Result<std::string> ReadWholeFile(const std::string& path);
+// The largest .jigdo text (or include) read into memory: Debian's largest,
+// a merged DVD set, is a few MiB compressed.
+inline constexpr uint64_t kMaxDocumentBytes = uint64_t{256} << 20;
+
+// Reads a whole (small) regular file into memory; a larger one than
+// max_size, or anything but a regular file (a FIFO, a device), is refused
+// before any allocation or blocking. Error messages name the path.
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_size = kMaxDocumentBytes);
 
 }  // namespace jigdoofus

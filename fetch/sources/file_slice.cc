@@ -124,6 +124,13 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, c
 Result<std::shared_ptr<const VerifiedSlice>> VerifyLocalFile(const SliceId& id, const std::string& path,
                                                              VerificationStore* store, const FetchContext& ctx,
                                                              VerifyDetail* detail) {
+  // Opening a device node can itself do something (a tape rewinds): look
+  // first, open only what looks like a regular file (VerifyOpenFile
+  // checks the opened file again).
+  struct stat pre;
+  if (::stat(path.c_str(), &pre) == 0 && !S_ISREG(pre.st_mode)) {
+    return Status::NotFound(path + ": not a regular file (looking for " + Describe(id) + ")");
+  }
   UniqueFd fd(::open(path.c_str(), kSliceOpenFlags));
   if (!fd.valid()) {
     int err = errno;

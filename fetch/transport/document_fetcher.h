@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "core/byte_source.h"
 #include "core/digest.h"
 #include "core/jigdo_file.h"
 #include "core/result.h"
@@ -31,7 +32,7 @@ struct DocumentFetcherOptions {
   std::string dir;          // empty: nothing is saved (and offline finds nothing)
   bool offline = false;
   double timeout_s = 120;   // per document
-  uint64_t max_jigdo_size = 256ull << 20;
+  uint64_t max_jigdo_size = kMaxDocumentBytes;
   uint64_t max_template_size = 4ull << 30;
 };
 

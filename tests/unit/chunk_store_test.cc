@@ -737,7 +737,8 @@ TEST(ChunkStoreTest, SurvivesSigkillAtRandomMoments) {
 }
 
 // Eight reader threads read (and verify) slices while one thread writes
-// new ones and evicts old ones.
+// new ones and evicts old ones: a read gives the slice's bytes or "evicted",
+// nothing else.
 TEST(ChunkStoreTest, ConcurrentReadersWhileWriting) {
   TempDir tmp;
   constexpr int kInitial = 16;
@@ -766,7 +767,9 @@ TEST(ChunkStoreTest, ConcurrentReadersWhileWriting) {
           continue;
         }
         std::vector<uint8_t> buf(d.size());
-        if (!(*got)->ReadAt(0, buf).ok() || buf != d) {
+        Status st = (*got)->ReadAt(0, buf);
+        if (st.IsNotFound()) continue;  // evicted since Get (nothing pins): never other bytes
+        if (!st.ok() || buf != d) {
           ++failures;
         } else {
           ++reads_ok;
@@ -777,10 +780,7 @@ TEST(ChunkStoreTest, ConcurrentReadersWhileWriting) {
   for (int i = kInitial; i < kInitial + kNew; ++i) {
     auto d = Content(i, size_of(i));
     Status s = WriteSlice(*c.store, IdOf(d), d);
-    // kUnavailable is allowed when every other slice is pinned by readers.
-    if (!s.ok()) {
-      EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.ToString();
-    }
+    EXPECT_TRUE(s.ok()) << s.ToString();  // nothing pins: eviction always makes room
     EXPECT_LE(c.store->Stats()->bytes_used, capacity);
   }
   while (reads_ok.load() < 200 && failures.load() == 0) std::this_thread::yield();
