@@ -7,6 +7,7 @@ from collections import Counter
 import gzip
 import hashlib
 import random
+import os
 import re
 import shutil
 import subprocess
@@ -67,6 +68,30 @@ def case_missing_template(corpus, tmp):
     j, t = good_copy(corpus, tmp)
     t.unlink()
     return [j], [t.name]
+
+
+def case_template_is_a_fifo(corpus, tmp):
+    j, t = good_copy(corpus, tmp)
+    t.unlink()
+    os.mkfifo(t)           # opening it for reading would block forever
+    return [j], [t.name]
+
+
+def case_include_is_a_fifo(corpus, tmp):
+    j, _ = good_copy(corpus, tmp)
+    fifo = j.parent / "inc.jigdo"
+    os.mkfifo(fifo)
+    j.write_text(j.read_text() + "[Include inc.jigdo]\n")
+    return [j], ["inc.jigdo"]
+
+
+def case_include_is_a_huge_sparse_file(corpus, tmp):
+    j, _ = good_copy(corpus, tmp)
+    big = j.parent / "big.jigdo"
+    with open(big, "wb") as f:
+        f.truncate(1 << 40)  # 1 TiB of holes: reading it whole would exhaust memory
+    j.write_text(j.read_text() + "[Include big.jigdo]\n")
+    return [j], ["more than the"]
 
 
 def case_truncated_template(corpus, tmp):
