@@ -231,9 +231,13 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
   }
   for (const std::string& entry : v.mirror) {
     JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--mirror", "LABEL=URL", entry));
-    if (!IsNetworkUrl(kv.second) && kv.second.rfind("file:", 0) != 0) {
+    if (kv.second.rfind("file:", 0) == 0) {
       return Status::InvalidArgument("--mirror " + kv.first + ": '" + kv.second +
-                                     "' is not an http://, https://, ftp:// or file: URL");
+                                     "' is a local directory, not a server; use --local " + kv.first + "=DIR");
+    }
+    if (!IsNetworkUrl(kv.second)) {
+      return Status::InvalidArgument("--mirror " + kv.first + ": '" + kv.second +
+                                     "' is not an http://, https:// or ftp:// URL");
     }
     out->mirrors.push_back(std::move(kv));
   }

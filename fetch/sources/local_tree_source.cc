@@ -66,6 +66,23 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
       spdlog::debug("local: ignoring {} from remote {}", loc.path, base);
       continue;
     }
+    if (loc.url_prefix_len != std::string::npos && loc.url_prefix_len <= loc.path.size()) {
+      // A file: server ("A=file:tree/") and a file below it: confined
+      // beneath the server's directory like --local, whoever wrote the
+      // [Parts] line (an include may come from elsewhere).
+      const std::string rel = loc.path.substr(loc.url_prefix_len);
+      std::optional<std::string> dir = FileUrlToPath(loc.path.substr(0, loc.url_prefix_len), base);
+      if (!dir || !IsSafeRelativePath(rel)) {
+        spdlog::debug("local: refused {} (absolute path or '..' below a file: server)", loc.path);
+        continue;
+      }
+      // jigdo-file writes names unescaped: the name as written, then
+      // percent-decoded in case it was written as a URL.
+      add({AbsoluteDir(*dir), rel});
+      const std::string decoded = PercentDecode(rel);
+      if (decoded != rel && IsSafeRelativePath(decoded)) add({AbsoluteDir(*dir), decoded});
+      continue;
+    }
     if (std::optional<std::string> p = FileUrlToPath(loc.path, base)) add({"", *p});
     // jigdo-file writes names unescaped ("A=file:tree/" + "a%b.deb"), so a
     // '%' may be a literal one: also try the name as written.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/uri.h"
+#include "fetch/sources/safe_path.h"
 #include "fetch/transport/server_url.h"
 
 namespace jigdoofus {
@@ -43,14 +44,20 @@ std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest
   };
   for (const auto& [label, prefix] : options_.mirrors) {
     for (const SliceLocation& loc : request.locations) {
-      if (loc.label == label) add(ServerFileUrl(WithTrailingSlash(prefix), loc.path), false);
+      // A path with '..' would leave the mirror's prefix (the server
+      // resolves it): the .jigdo may come from anyone.
+      if (loc.label == label && IsNetworkUrl(prefix) && IsSafeRelativePath(loc.path)) {
+        add(ServerFileUrl(WithTrailingSlash(prefix), loc.path), false);
+      }
     }
   }
   for (const SliceLocation& loc : request.locations) {
     if (!loc.label.empty()) continue;
     std::string url;
     if (loc.url_prefix_len != std::string::npos && loc.url_prefix_len <= loc.path.size()) {
-      // A [Servers] URL (as written, maybe relative) + a file path to encode.
+      // A [Servers] URL (as written, maybe relative) + a file path to
+      // encode, which must stay below that URL.
+      if (!IsSafeRelativePath(loc.path.substr(loc.url_prefix_len))) continue;
       std::string prefix = ResolveReference(loc.base, loc.path.substr(0, loc.url_prefix_len));
       url = prefix + PercentEncodePath(loc.path.substr(loc.url_prefix_len));
     } else {

@@ -402,6 +402,30 @@ TEST(LocalTreeSourceTest, RelativeFileUrlFromParsedJigdo) {
   EXPECT_EQ(AsFile(*r).path(), tmp / "tree/sub/a b+c%d.bin");
 }
 
+// A file: server is confined like --local: a [Parts] path with '..' (an
+// include written by someone else, say) never leaves the server's directory.
+TEST(LocalTreeSourceTest, FileServerPathsStayBelowTheServer) {
+  TempDir tmp;
+  const std::string data = Content(3000, 31);
+  WriteFile(tmp / "outside.bin", data);  // what an escaping path would reach
+  const std::string b64 = IdOf(data, HashAlgo::kMd5).digest.ToBase64();
+  const std::string text =
+      "[Image]\nFilename=img.iso\nTemplate=img.template\n"
+      "[Servers]\nA=file:tree/\n"
+      "[Parts]\n" + b64 + "=A:../outside.bin\n";
+  WriteFile(tmp / "tree/keep", "x");
+  auto jigdo = ParseJigdo(text, tmp / "img.jigdo", nullptr);
+  ASSERT_TRUE(jigdo.ok()) << jigdo.status().ToString();
+  SliceRequest req;
+  req.id = IdOf(data, HashAlgo::kMd5);
+  req.locations = jigdo->LocationsFor(req.id.digest);
+  req.jigdo = &*jigdo;
+  LocalTreeSource src({}, true, nullptr);
+  auto r = src.Open(req, FetchContext{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();
+}
+
 // ---------------------------------------------------------------- ScanSource
 
 TEST(ScanSourceTest, FindsFilesAnywhereByChecksum) {

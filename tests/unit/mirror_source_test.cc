@@ -119,6 +119,18 @@ TEST_F(MirrorSourceTest, CommandLineMirrorsComeFirstAndTryLastServersLast) {
                                       bad_.Url("/debian/pool/main/p/pkg.deb")}));
 }
 
+// A [Parts] path with '..' would leave the server's (or --mirror's) prefix
+// once the server resolves it: such a location gets no URL at all.
+TEST_F(MirrorSourceTest, PathsWithDotDotNeverLeaveTheServerPrefix) {
+  std::string text = "[Jigdo]\nVersion=2.0\n[Parts]\n" + IdOf(pkg_).digest.ToBase64() +
+                     "=Debian:../../etc/passwd\n[Servers]\nDebian=" + good_.Url("/debian/") + "\n";
+  auto jigdo = ParseJigdo(text, "/tmp/test.jigdo", nullptr);
+  ASSERT_TRUE(jigdo.ok());
+  MirrorSourceOptions o;
+  o.mirrors = {{"Debian", good_.Url("/mirror/")}};
+  EXPECT_TRUE(Source(o).CandidateUrls(Request(*jigdo, pkg_)).empty());
+}
+
 TEST_F(MirrorSourceTest, CorruptOrFailingServerFallsBackToTheNextOne) {
   bad_.AddFault("/debian/*", "corrupt");
   JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + "\nDebian=" + good_.Url("/debian/") + "\n");

@@ -233,6 +233,8 @@ TEST_F(OptionsTest, UsageErrors) {
   ExpectError(Parse({"jigdoofus", "only.jigdo"}), "usage: jigdoofus");
   ExpectError(Parse({"jigdoofus", "--local", "Debian", "s.jigdo", "/m"}), "--local expects LABEL=DIR, got 'Debian'");
   ExpectError(Parse({"jigdoofus", "--local", "=/tmp", "s.jigdo", "/m"}), "--local expects LABEL=DIR");
+  ExpectError(Parse({"jigdoofus", "--mirror", "Debian=file:/srv/debian", "s.jigdo", "/m"}),
+              "use --local Debian=DIR");
   ExpectError(Parse({"jigdoofus", "--local", "D=", "s.jigdo", "/m"}), "--local expects LABEL=DIR");
   ExpectError(Parse({"jigdoofus", "--local", "D=" + dir_ + "/nope", "s.jigdo", "/m"}), dir_ + "/nope");
   ExpectError(Parse({"jigdoofus", "--local", "D=/etc/passwd", "s.jigdo", "/m"}), "not a directory");
