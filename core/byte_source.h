@@ -63,9 +63,10 @@ class MemoryByteSource final : public ByteSource {
 // bytes read (short only at end of file). Errors name `name` and the offset.
 Result<size_t> PreadFully(int fd, uint64_t offset, std::span<uint8_t> out, const std::string& name);
 
-// The largest .jigdo text (or include) read into memory: Debian's largest,
-// a merged DVD set, is a few MiB compressed.
-inline constexpr uint64_t kMaxDocumentBytes = uint64_t{256} << 20;
+// The largest .jigdo file (or include) read into memory, as stored (plain
+// or gzip); its decoded text is bounded separately (core/jigdo_file.h).
+// Debian's DVD .jigdo files are a few MiB.
+inline constexpr uint64_t kMaxDocumentBytes = uint64_t{64} << 20;
 
 // Reads a whole (small) regular file into memory; a larger one than
 // max_size, or anything but a regular file (a FIFO, a device), is refused

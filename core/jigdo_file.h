@@ -154,9 +154,10 @@ Result<JigdoFile> ParseJigdo(std::string_view raw, const std::string& origin,
 // Reads the file at `path` and parses it with a LocalIncludeLoader.
 Result<JigdoFile> LoadJigdoFile(const std::string& path);
 
-// Upper bound of the decoded (decompressed) text of one .jigdo file; more is
+// Upper bound of the decoded (decompressed) text of a .jigdo file and all it
+// includes together; more is
 // kCorruption (a gzip bomb is an error, not an out-of-memory).
-inline constexpr size_t kMaxJigdoTextSize = size_t{256} << 20;
+inline constexpr size_t kMaxJigdoTextSize = size_t{64} << 20;
 
 // Decompresses any concatenation of plain text and gzip members. A gzip
 // member starts where the bytes 1f 8b are at the start of the data, right

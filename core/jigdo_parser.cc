@@ -1,6 +1,7 @@
 // The .jigdo parser: decoded text -> JigdoFile. See core/jigdo_file.h for
 // the rules and doc/jigdo_format.md for what is accepted and rejected.
 #include <algorithm>
+#include <set>
 #include <cctype>
 #include <vector>
 
@@ -15,6 +16,12 @@ namespace {
 
 constexpr int kMaxIncludeDepth = 32;
 constexpr int kMaxIncludes = 1024;
+// One budget for a .jigdo and everything it includes: decoded text
+// (kMaxJigdoTextSize in all) and [Parts] entries. Debian's DVD .jigdo files
+// are a few MiB of text and tens of thousands of entries; a small gzip bomb
+// or a thousand includes of one big file must not take the machine's memory.
+constexpr uint64_t kMaxTotalTextBytes = kMaxJigdoTextSize;
+constexpr size_t kMaxPartEntries = size_t{1} << 20;
 constexpr int kMaxSupportedMajorVersion = 2;
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
@@ -99,13 +106,28 @@ class JigdoParser {
   IncludeLoader* loader_;
   JigdoFile file_;
   std::vector<std::string> include_stack_;  // origins being parsed, outermost first
+  std::set<std::string> included_;          // every include parsed (each is parsed once)
   int include_count_ = 0;
+  uint64_t text_bytes_ = 0;                 // decoded text of every file so far
+  size_t part_entries_ = 0;
   bool version_seen_ = false;
 };
 
 Status JigdoParser::ParseFile(std::string_view raw, const std::string& origin, bool top_level, bool remote) {
-  auto decoded = DecodeJigdoBytes(raw, origin);
+  if (text_bytes_ >= kMaxTotalTextBytes) {
+    return Status::Corruption(origin + ": the .jigdo and its includes exceed " +
+                              std::to_string(kMaxTotalTextBytes >> 20) + " MiB of text");
+  }
+  auto decoded = DecodeJigdoBytes(raw, origin, static_cast<size_t>(kMaxTotalTextBytes - text_bytes_));
+  const bool over_size = !decoded.ok() && (decoded.status().message().find("larger than") != std::string::npos ||
+                                           decoded.status().message().find("more than") != std::string::npos);
+  if (over_size && text_bytes_ > 0) {
+    return Status::Corruption(origin + ": the .jigdo and its includes exceed " +
+                              std::to_string(kMaxTotalTextBytes >> 20) + " MiB of text in all (" +
+                              decoded.status().message() + ")");
+  }
   if (!decoded.ok()) return decoded.status();
+  text_bytes_ += decoded->size();
   std::string_view text = *decoded;
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // UTF-8 byte order mark
   if (auto bad = FindBinaryByte(text)) {
@@ -211,6 +233,8 @@ Status JigdoParser::Include(FileState& f, std::string_view arg) {
   if (++include_count_ > kMaxIncludes) {
     return Error(f, "more than " + std::to_string(kMaxIncludes) + " [Include] directives");
   }
+  // The same file again adds nothing new: parse each include once.
+  if (!included_.insert(resolved).second) return Status::OK();
   if (loader_ == nullptr) {
     return Status::NotSupported(*f.origin + ":" + std::to_string(f.line) + ": [Include " + resolved +
                                 "]: no include loader given");
@@ -315,6 +339,9 @@ Status JigdoParser::PartsEntry(FileState& f, std::string_view label, std::string
   auto loc = Location(f, label, value);
   if (!loc.ok()) return loc.status();
   if (loc->location.empty()) return Error(f, "[Parts] entry with an empty location");
+  if (++part_entries_ > kMaxPartEntries) {
+    return Error(f, "more than " + std::to_string(kMaxPartEntries) + " [Parts] entries in the .jigdo and its includes");
+  }
   file_.parts_[digest->ToBase64()].push_back(PartEntry{loc->location, *f.origin});
   ++file_.part_count_;
   return Status::OK();

@@ -605,12 +605,12 @@ TEST(JigdoGzipTest, DecompressedSizeIsBounded) {
 }
 
 TEST(JigdoGzipTest, GzipBombIsAnErrorNotAnOutOfMemory) {
-  // 257 MiB of '\n' compresses to a few hundred KiB.
+  // 65 MiB of '\n' compresses to a few hundred KiB.
   std::string bomb = GzipRepeated('\n', kMaxJigdoTextSize + (1 << 20));
   ASSERT_LT(bomb.size(), 2u << 20);
   auto f = Parse(bomb, "bomb.jigdo");
   ASSERT_FALSE(f.ok());
-  EXPECT_NE(f.status().message().find("256 MiB"), std::string::npos) << f.status().message();
+  EXPECT_NE(f.status().message().find("64 MiB"), std::string::npos) << f.status().message();
 }
 
 TEST(JigdoGzipTest, BinaryGarbageIsNotAJigdoFile) {
@@ -785,8 +785,9 @@ TEST(JigdoIncludeTest, SameFileTwiceIsNotALoop) {
   loader.files["/j/p.jigdo"] = "[Parts]\n" + std::string(kMd5B64) + "=http://h/a\n";
   auto f = ParseJigdo("[Include p.jigdo]\n[Include /j/p.jigdo]\n", "/j/top.jigdo", &loader);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(f->part_count(), 2u);
+  EXPECT_EQ(f->part_count(), 1u);  // parsed once: the second include adds nothing new
   EXPECT_EQ(f->LocationsFor(D(kMd5B64)), (std::vector{Url("http://h/a", "/j/p.jigdo")}));
+  EXPECT_EQ(loader.asked.size(), 1u);
 }
 
 // A document from the network stays remote through every include: it may
@@ -806,6 +807,24 @@ TEST(JigdoIncludeTest, RemoteDocumentsMayOnlyIncludeNetworkUrls) {
   loader.files["http://h/ok.jigdo"] = "[Servers]\nM=http://m/\n";
   auto local = ParseJigdo("[Include /etc/secret]\n[Include http://h/ok.jigdo]\n", "/j/top.jigdo", &loader);
   EXPECT_TRUE(local.ok()) << local.status().ToString();
+}
+
+// One budget across every include: a thousand includes of distinct files
+// of a few MiB each stop at the budget, not at the machine's memory.
+TEST(JigdoIncludeTest, OneTextBudgetAcrossIncludes) {
+  FakeLoader loader;
+  std::string top;
+  const std::string chunk(8u << 20, '#');  // 8 MiB of comment lines' worth
+  std::string body;
+  for (size_t i = 0; i < chunk.size(); i += 64) body += std::string(63, '#') + "\n";
+  for (int i = 0; i < 20; ++i) {
+    loader.files["/j/i" + std::to_string(i) + ".jigdo"] = body;
+    top += "[Include i" + std::to_string(i) + ".jigdo]\n";
+  }
+  auto f = ParseJigdo(top, "/j/top.jigdo", &loader);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("64 MiB"), std::string::npos) << f.status().message();
+  EXPECT_LE(loader.asked.size(), 9u);  // 8 MiB each: the ninth crosses the budget
 }
 
 TEST(JigdoIncludeTest, LoadJigdoFileErrors) {
