@@ -85,12 +85,12 @@ std::vector<PartEntry> JigdoFile::PartsFor(const Digest& digest) const {
   std::string key = digest.ToBase64();
   if (auto it = parts_.find(key); it != parts_.end()) return it->second;
   const char* label = digest.algo == HashAlgo::kMd5 ? "MD5Sum:" : "SHA256Sum:";
-  return {PartEntry{label + key, origin_}};
+  return {PartEntry{label + key, std::make_shared<const std::string>(origin_)}};
 }
 
 std::vector<SliceLocation> JigdoFile::Expand(const PartEntry& part) const {
   Expander expander(servers_);
-  expander.Visit(part.location, part.base, false);
+  expander.Visit(part.location, part.base ? *part.base : origin_, false);
   std::vector<SliceLocation> out = expander.Take();
   OrderAndDedupe(&out);
   return out;

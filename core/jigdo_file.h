@@ -56,7 +56,9 @@ struct ServerEntry {
 
 struct PartEntry {
   std::string location;  // URL or "Label:path"
-  std::string base;      // URL/path of the defining .jigdo
+  // URL/path of the defining .jigdo, shared by every entry of that file (a
+  // DVD .jigdo has tens of thousands of entries, a merged set far more).
+  std::shared_ptr<const std::string> base;
 };
 
 // One way to get a slice, after label expansion. `label` is empty when the

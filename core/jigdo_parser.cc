@@ -1,6 +1,7 @@
 // The .jigdo parser: decoded text -> JigdoFile. See core/jigdo_file.h for
 // the rules and doc/jigdo_format.md for what is accepted and rejected.
 #include <algorithm>
+#include <memory>
 #include <set>
 #include <cctype>
 #include <vector>
@@ -80,8 +81,10 @@ class JigdoParser {
  private:
   // Per-file state.
   struct FileState {
-    FileState(const std::string* o, bool top, bool r) : origin(o), top_level(top), remote(r) {}
+    FileState(const std::string* o, bool top, bool r)
+        : origin(o), shared_origin(std::make_shared<const std::string>(*o)), top_level(top), remote(r) {}
     const std::string* origin;
+    std::shared_ptr<const std::string> shared_origin;  // one copy for all of this file's [Parts] entries
     bool top_level;
     bool remote;
     int line = 0;
@@ -342,7 +345,7 @@ Status JigdoParser::PartsEntry(FileState& f, std::string_view label, std::string
   if (++part_entries_ > kMaxPartEntries) {
     return Error(f, "more than " + std::to_string(kMaxPartEntries) + " [Parts] entries in the .jigdo and its includes");
   }
-  file_.parts_[digest->ToBase64()].push_back(PartEntry{loc->location, *f.origin});
+  file_.parts_[digest->ToBase64()].push_back(PartEntry{loc->location, f.shared_origin});
   ++file_.part_count_;
   return Status::OK();
 }

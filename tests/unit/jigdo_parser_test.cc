@@ -183,7 +183,7 @@ TEST(JigdoParserTest, XorrisoOutput) {
   auto parts = f.PartsFor(D(kWeirdB64));
   ASSERT_EQ(parts.size(), 1u);
   EXPECT_EQ(parts[0].location, "Debian:pool/main/b/we+ird name~1.deb");
-  EXPECT_EQ(parts[0].base, "/srv/y.jigdo");
+  EXPECT_EQ(*parts[0].base, "/srv/y.jigdo");
   EXPECT_EQ(f.LocationsFor(D(kPkg1B64)), (std::vector{Label("Debian", "pool/main/a/pkg1.deb")}));
   EXPECT_FALSE(f.HasServerLabel("Debian"));
 }
@@ -706,15 +706,15 @@ TEST(JigdoIncludeTest, IncludesFromLocalFiles) {
   auto parts = f->PartsFor(D(kMd5B64));
   ASSERT_EQ(parts.size(), 2u);
   EXPECT_EQ(parts[0].location, "A:one.deb");
-  EXPECT_EQ(parts[0].base, cd1);
+  EXPECT_EQ(*parts[0].base, cd1);
   EXPECT_EQ(parts[1].location, "Top:p");
-  EXPECT_EQ(parts[1].base, top);
+  EXPECT_EQ(*parts[1].base, top);
   auto two = f->LocationsFor(D(kMd5B64b));
   EXPECT_EQ(two, (std::vector{Label("A", "two.deb"), Url("file:tree/two.deb", cd1)})) << Describe(two);
   auto n = f->PartsFor(D(kWeirdB64));
   ASSERT_EQ(n.size(), 1u);
-  EXPECT_EQ(n[0].base, dir.path() + "/sub/../other/nested.jigdo");
-  EXPECT_TRUE(std::filesystem::exists(n[0].base));
+  EXPECT_EQ(*n[0].base, dir.path() + "/sub/../other/nested.jigdo");
+  EXPECT_TRUE(std::filesystem::exists(*n[0].base));
 }
 
 TEST(JigdoIncludeTest, IncludeLoopsAreErrors) {
@@ -777,7 +777,7 @@ TEST(JigdoIncludeTest, UrlIncludesResolveAgainstTheirOwnUrl) {
   EXPECT_EQ(f->images()[0].template_base, "http://h/d/top.jigdo");
   auto locs = f->LocationsFor(D(kMd5B64));
   EXPECT_EQ(locs, (std::vector{Label("M", "a.deb"), Url("mirror/a.deb", "http://h/d/x/inc.jigdo")})) << Describe(locs);
-  EXPECT_EQ(f->PartsFor(D(kMd5B64))[0].base, "http://h/d/y/deep].jigdo");
+  EXPECT_EQ(*f->PartsFor(D(kMd5B64))[0].base, "http://h/d/y/deep].jigdo");
 }
 
 TEST(JigdoIncludeTest, SameFileTwiceIsNotALoop) {
