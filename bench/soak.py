@@ -7,7 +7,8 @@ over HTTP: the .jigdo names a fault-injecting server first (it corrupts,
 resets, truncates and stalls some pool files, and answers 503 now and then)
 and nginx second; the cache is smaller than the image, so slices are evicted
 and fetched again all along. Every byte read is compared with the original
-ISO. The daemon's RSS and open files are sampled every 5 s. Exits non-zero
+ISO. The page cache is dropped every 10 s so that reads keep reaching the
+daemon. The daemon's RSS and open files are sampled every 5 s. Exits non-zero
 on any wrong byte, any failed read, or a daemon that died.
 
 Run as root: sudo /usr/bin/python3 bench/soak.py [--minutes N] [--size-mb MB]
@@ -152,8 +153,15 @@ def main():
             t.start()
         samples = []
         t0 = time.monotonic()
+        tick = 0
         while time.monotonic() - t0 < a.minutes * 60:
             time.sleep(5)
+            tick += 1
+            if tick % 2 == 0:
+                # Drop the page cache (the mount's too) every 10 s, so reads
+                # keep reaching the daemon instead of the kernel's copy.
+                with open("/proc/sys/vm/drop_caches", "w") as f:
+                    f.write("1\n")
             if p.poll() is not None:
                 break
             samples.append((round(time.monotonic() - t0), *daemon_sample(p.pid)))

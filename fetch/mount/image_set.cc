@@ -216,6 +216,7 @@ Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, co
   JIGDOOFUS_ASSIGN_OR_RETURN(auto candidates, TemplateCandidates(image, jigdo_path));
   std::string tried;
   bool mismatch = false;  // a candidate was there but had other bytes
+  bool unusable = false;  // a candidate was there but is no regular file
   for (const TemplateCandidate& c : candidates) {
     std::string path = c.path;
     Status st;
@@ -233,15 +234,18 @@ Result<std::unique_ptr<FileByteSource>> OpenTemplate(const JigdoImage& image, co
       st = st.WithContext(c.path);
     }
     // The last word is the non-fallback candidate's, unless a copy tried
-    // before it was there with other bytes (say that, not "missing").
-    if (!c.fallback && !mismatch) return st.WithContext(jigdo_path + ": template of " + image.filename);
+    // before it was there but unusable (other bytes, or not a regular
+    // file: say that, not "missing").
+    if (!c.fallback && !mismatch && !unusable) return st.WithContext(jigdo_path + ": template of " + image.filename);
     mismatch = mismatch || st.IsCorruption();
+    unusable = unusable || st.code() == Status::Code::kInvalidArgument;
     if (!tried.empty()) tried += "; ";
     tried += st.message();
     if (!c.fallback) break;
   }
   const std::string what = jigdo_path + ": template of " + image.filename + " (Template=" + image.template_uri + ")";
   if (mismatch) return Status::Corruption(what + " does not match the .jigdo's checksum; tried: " + tried);
+  if (unusable) return Status::InvalidArgument(what + " cannot be used; tried: " + tried);
   return Status::NotFound(what + " not found; tried: " + tried);
 }
 
