@@ -28,6 +28,12 @@ inline constexpr size_t kPartHeaderSize = kIdSize + kLengthSize;            // 1
 inline constexpr size_t kDataPartHeaderSize = kPartHeaderSize + kLengthSize;  // 16: + uncompressed len
 inline constexpr size_t kDescOverhead = kPartHeaderSize + kLengthSize;        // 16: + trailing len
 inline constexpr uint64_t kMaxLength48 = (uint64_t{1} << 48) - 1;
+// Largest uncompressed size of one BZIP part accepted. Producers write one
+// bzip2 block per part (at most 921,600 bytes; doc/template_format.md), and
+// a BZIP part has no restart points: each cache miss decodes it from its
+// start. (DATA parts are not bounded: jigdo-file writes a run of zeros as
+// one part of hundreds of MB, and zlib parts have restart points.)
+inline constexpr uint64_t kMaxBzipPartUncompressed = uint64_t{64} << 20;
 
 inline constexpr std::string_view kIdData = "DATA";
 inline constexpr std::string_view kIdBzip = "BZIP";

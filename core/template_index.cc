@@ -81,6 +81,11 @@ Result<TemplateIndex> ReadTemplateIndex(const ByteSource& file) {
     part.compressed_size = len - tmpl::kDataPartHeaderSize;
     part.uncompressed_size = tmpl::DecodeLE48(ph + tmpl::kPartHeaderSize);
     part.literal_offset = literal_total;
+    if (!is_data && part.uncompressed_size > tmpl::kMaxBzipPartUncompressed) {
+      return corrupt("BZIP part " + Str(part_no) + " at offset " + Str(pos) + " claims " +
+                     Str(part.uncompressed_size) + " bytes, more than the " + Str(tmpl::kMaxBzipPartUncompressed) +
+                     " jigdoofus decodes in one bzip2 part (producers write at most 921,600)");
+    }
     if (part.uncompressed_size > 0 && part.compressed_size == 0) {
       return corrupt("data part " + Str(part_no) + " at offset " + Str(pos) + " claims " +
                      Str(part.uncompressed_size) + " bytes but has no compressed data");

@@ -94,6 +94,19 @@ def case_include_is_a_huge_sparse_file(corpus, tmp):
     return [j], ["more than the"]
 
 
+def case_bzip2_part_claims_2_gib(corpus, tmp):
+    """A bzip2 'bomb': a BZIP part that says it holds 2 GiB."""
+    j, t = good_copy(corpus, tmp)
+    shutil.copyfile(corpus.variant("xorriso-sha256-bzip2").jigdo.with_suffix(".template"), t)
+    drop_template_sums(j)
+    data = bytearray(t.read_bytes())
+    at = data.find(b"BZIP")
+    assert at >= 0
+    data[at + 10:at + 16] = (2 << 30).to_bytes(6, "little")
+    t.write_bytes(bytes(data))
+    return [j], ["jigdoofus decodes in one bzip2 part"]
+
+
 def case_truncated_template(corpus, tmp):
     j, t = good_copy(corpus, tmp)
     drop_template_sums(j)

@@ -344,6 +344,24 @@ TEST(TemplateIndexCorruption, Overflow) {
   ExpectCorruption(t + tmpl::EncodeDescPart(p.entries), "overflow");
 }
 
+// A tiny template whose BZIP part claims 2 GiB (a bomb: each cache miss
+// would decode it from its start) is refused when it is indexed.
+TEST(TemplateIndexCorruption, PartLargerThanTheBoundIsRefused) {
+  Pieces p = SamplePieces();
+  std::string t = p.header + "BZIP";
+  tmpl::EncodeLE48(17, &t);
+  tmpl::EncodeLE48(uint64_t{2} << 30, &t);
+  t += "x";
+  ExpectCorruption(t + tmpl::EncodeDescPart(p.entries), "BZIP part 0");
+  std::string ok = p.header + "BZIP";
+  tmpl::EncodeLE48(17, &ok);
+  tmpl::EncodeLE48(tmpl::kMaxBzipPartUncompressed, &ok);
+  ok += "x";
+  // At the bound it is accepted by the index (its sizes then disagree
+  // with DESC: a different error).
+  ExpectCorruption(ok + tmpl::EncodeDescPart(p.entries), "data parts hold");
+}
+
 TEST(TemplateIndexCorruption, FuzzNeverCrashes) {
   TemplateBuilder::Options o;
   o.part_size = 3000;
