@@ -19,7 +19,7 @@ ImageReader::ImageReader(std::shared_ptr<const TemplateIndex> index, std::shared
     : map_(std::move(index)), literals_(std::move(literals)), slices_(std::move(slices)) {}
 
 Status ImageReader::CopyPiece(const ImagePiece& p, std::span<uint8_t> dst, const FetchContext& ctx) const {
-  if (p.kind == ImageExtent::Kind::kLiteral) return literals_->ReadAt(p.source_offset, dst);
+  if (p.kind == ImageExtent::Kind::kLiteral) return literals_->ReadAt(p.source_offset, dst, nullptr, &ctx);
   const SliceId& id = map_.index().slices()[p.slice];
   for (int attempt = 0;; ++attempt) {
     auto slice = slices_->Get(id, ctx);
@@ -73,7 +73,7 @@ Status ImageReader::Plan(uint64_t offset, size_t length, const FetchContext& ctx
       const ImagePiece& p = pieces[i];
       const size_t n = static_cast<size_t>(p.length);
       if (p.kind == ImageExtent::Kind::kLiteral) {
-        st = literals_->ReadAt(p.source_offset, plan->AppendMemory(n, length));
+        st = literals_->ReadAt(p.source_offset, plan->AppendMemory(n, length), nullptr, &ctx);
       } else if (p.source_offset > slices[i]->id().size || n > slices[i]->id().size - p.source_offset) {
         st = Status::Internal("template piece runs past the end of its slice");
       } else {

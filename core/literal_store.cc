@@ -144,7 +144,8 @@ struct LiteralStore::Impl {
     return result;
   }
 
-  Result<std::shared_ptr<const std::vector<ZlibCheckpoint>>> Checkpoints(uint32_t part, LiteralReadStats* stats) const {
+  Result<std::shared_ptr<const std::vector<ZlibCheckpoint>>> Checkpoints(uint32_t part, LiteralReadStats* stats,
+                                                                         const FetchContext* ctx) const {
     std::shared_ptr<PartCheckpoints> state;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -156,7 +157,8 @@ struct LiteralStore::Impl {
     if (!state->error.ok()) return state->error;
     if (!state->built) {
       uint64_t inflated = 0;
-      auto cps = BuildZlibCheckpoints(*file, index->parts()[part], options.checkpoint_interval, What(part), &inflated);
+      auto cps =
+          BuildZlibCheckpoints(*file, index->parts()[part], options.checkpoint_interval, What(part), &inflated, ctx);
       if (stats) stats->bytes_decoded += inflated;
       if (!cps.ok()) {
         if (cps.status().IsCorruption()) state->error = cps.status();
@@ -168,7 +170,7 @@ struct LiteralStore::Impl {
     return state->points;
   }
 
-  Result<BlockPtr> GetBlock(uint32_t part, uint64_t b, LiteralReadStats* stats) const {
+  Result<BlockPtr> GetBlock(uint32_t part, uint64_t b, LiteralReadStats* stats, const FetchContext* ctx) const {
     const BlockKey key{part, b};
     if (BlockPtr hit = Lookup(key)) {
       if (stats) ++stats->cache_hits;
@@ -190,7 +192,7 @@ struct LiteralStore::Impl {
       const uint64_t nblocks = (p.uncompressed_size + block_size - 1) / block_size;
       return DecodeBlocks(part, *dec, 0, b, /*to_end=*/b + 1 == nblocks, stats);
     }
-    JIGDOOFUS_ASSIGN_OR_RETURN(auto cps, Checkpoints(part, stats));
+    JIGDOOFUS_ASSIGN_OR_RETURN(auto cps, Checkpoints(part, stats, ctx));
     // Building may have been done by another thread: re-check the cache? Not
     // needed; the building pass does not fill the cache.
     const uint64_t start = b * block_size;
@@ -244,7 +246,8 @@ LiteralStore::~LiteralStore() = default;
 
 Status LiteralStore::ReadAt(uint64_t offset, std::span<uint8_t> out) const { return ReadAt(offset, out, nullptr); }
 
-Status LiteralStore::ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats) const {
+Status LiteralStore::ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats,
+                            const FetchContext* ctx) const {
   const Impl& im = *impl_;
   const auto& parts = im.index->parts();
   const uint64_t total = im.index->literal_size();
@@ -263,7 +266,7 @@ Status LiteralStore::ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralRead
     const DataPart& p = parts[part];
     const uint64_t within = offset - p.literal_offset;
     const uint64_t b = within / im.block_size;
-    JIGDOOFUS_ASSIGN_OR_RETURN(BlockPtr block, im.GetBlock(static_cast<uint32_t>(part), b, stats));
+    JIGDOOFUS_ASSIGN_OR_RETURN(BlockPtr block, im.GetBlock(static_cast<uint32_t>(part), b, stats, ctx));
     const uint64_t in_block = within - b * im.block_size;
     const size_t n = static_cast<size_t>(std::min<uint64_t>(block->size() - in_block, out.size() - done));
     std::memcpy(out.data() + done, block->data() + in_block, n);

@@ -31,6 +31,7 @@
 #include <span>
 
 #include "core/byte_source.h"
+#include "core/fetch_context.h"
 #include "core/status.h"
 #include "core/template_index.h"
 
@@ -70,8 +71,11 @@ class LiteralStore {
   // part header says (the message names the template and the part).
   // kInvalidArgument if the range goes past literal_size().
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const;
-  // Same, adding this call's costs to *stats (may be null).
-  Status ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats) const;
+  // Same, adding this call's costs to *stats (may be null), and giving up
+  // long work (a part's restart-point pass) when `ctx` (may be null) is
+  // cancelled or expires: kCancelled / kTimedOut, nothing remembered.
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats,
+                const FetchContext* ctx = nullptr) const;
 
   // Snapshot of the memory in use. May wait for a restart-point pass in
   // progress on another thread.

@@ -251,7 +251,10 @@ Result<std::unique_ptr<PartDecoder>> OpenZlibDecoderAt(const ByteSource& file, c
 }
 
 Result<std::vector<ZlibCheckpoint>> BuildZlibCheckpoints(const ByteSource& file, const DataPart& part,
-                                                         uint64_t interval, std::string what, uint64_t* inflated) {
+                                                         uint64_t interval, std::string what, uint64_t* inflated,
+                                                         const FetchContext* ctx) {
+  constexpr uint64_t kCheckEvery = uint64_t{1} << 20;  // output bytes between looks at the deadline
+  uint64_t next_check = kCheckEvery;
   ZlibDecoder d(file, part, 0, what);
   JIGDOOFUS_RETURN_IF_ERROR(d.Init(15));
   z_stream* s = d.stream();
@@ -279,6 +282,14 @@ Result<std::vector<ZlibCheckpoint>> BuildZlibCheckpoints(const ByteSource& file,
     if (total_out > part.uncompressed_size) {
       return Status::Corruption(what + ": decodes to more than the " + std::to_string(part.uncompressed_size) +
                                 " bytes its header says");
+    }
+    if (ctx != nullptr && total_out >= next_check) {
+      next_check = total_out + kCheckEvery;
+      if (ctx->cancelled()) return Status::Cancelled(what + ": read interrupted while indexing the part");
+      if (ctx->expired()) {
+        return Status::TimedOut(what + ": deadline passed after " + std::to_string(total_out) + " of " +
+                                std::to_string(part.uncompressed_size) + " bytes indexed");
+      }
     }
     wpos += produced;
     if (wpos == kDeflateWindowSize) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/byte_source.h"
+#include "core/fetch_context.h"
 #include "core/result.h"
 #include "core/template_index.h"
 
@@ -61,7 +62,10 @@ Result<std::unique_ptr<PartDecoder>> OpenZlibDecoderAt(const ByteSource& file, c
 // returns restart points at least `interval` bytes of output apart (none
 // at offset 0: the part start is the implicit first one). `*inflated` (if
 // non-null) is increased by the bytes produced.
+// `ctx` (may be null): the pass gives up with kTimedOut / kCancelled when the
+// read it serves does (a hostile part can inflate ~1000x its size).
 Result<std::vector<ZlibCheckpoint>> BuildZlibCheckpoints(const ByteSource& file, const DataPart& part,
-                                                         uint64_t interval, std::string what, uint64_t* inflated);
+                                                         uint64_t interval, std::string what, uint64_t* inflated,
+                                                         const FetchContext* ctx = nullptr);
 
 }  // namespace jigdoofus

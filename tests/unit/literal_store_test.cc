@@ -158,6 +158,39 @@ TEST(LiteralStore, HugeZeroPartUsesRestartPoints) {
   }
 }
 
+// The restart-point pass of a big part (a hostile one inflates ~1000x its
+// size) gives up when the read's deadline passes or it is cancelled, and
+// remembers nothing: a later read with time builds the points.
+TEST(LiteralStore, RestartPointPassHonoursTheReadsDeadline) {
+  const uint64_t size = 200 * kMiB;
+  auto zeros = [](uint64_t, std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); };
+  const std::string compressed = testing_util::ZlibCompressGenerated(size, zeros, 6);
+  tmpl::DescEntry lit;
+  lit.type = tmpl::EntryType::kUnmatched;
+  lit.length = size;
+  std::string t = tmpl::EncodeHeader("2.0", "test/1", "zeros") + tmpl::EncodeDataPart("DATA", compressed, size) +
+                  tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
+  LiteralStoreOptions lo;
+  lo.checkpoint_interval = kMiB;
+  Store s = Open(std::move(t), lo);
+  ASSERT_TRUE(s.store);
+  std::vector<uint8_t> out(10);
+  FetchContext expired;
+  expired.deadline = std::chrono::steady_clock::now();
+  Status st = s.store->ReadAt(size - 10, out, nullptr, &expired);
+  EXPECT_EQ(st.code(), Status::Code::kTimedOut) << st.ToString();
+  FetchContext cancelled;
+  cancelled.cancel = std::make_shared<CancelSignal>();
+  cancelled.cancel->Fire();
+  st = s.store->ReadAt(size - 10, out, nullptr, &cancelled);
+  EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
+  EXPECT_EQ(s.store->Stats().checkpoints, 0u);
+  FetchContext plenty;
+  ASSERT_TRUE(s.store->ReadAt(size - 10, out, nullptr, &plenty).ok());
+  EXPECT_EQ(out, std::vector<uint8_t>(10, 0));
+  EXPECT_GT(s.store->Stats().checkpoints, 0u);
+}
+
 // Whole blocks of zeros share one buffer and are charged almost nothing, so
 // zero areas far larger than the cache stay cached; other blocks still
 // evict normally and read back exactly.
