@@ -101,6 +101,21 @@ class Session:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def served_jigdo(jigdo, template_url, server_urls):
+    """The corpus .jigdo's text as served: Template= the given URL, the image
+    named bench.iso, and Debian= servers (in this order) first in [Servers]."""
+    lines = []
+    for line in open(jigdo).read().splitlines():
+        if line.startswith("Template="):
+            line = f"Template={template_url}"
+        elif line.startswith("Filename="):
+            line = "Filename=bench.iso"
+        lines.append(line)
+        if line.strip() == "[Servers]":
+            lines += [f"Debian={u}" for u in server_urls]
+    return "\n".join(lines) + "\n"
+
+
 def timed(cmd, **kw):
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=ENV, **kw)
@@ -399,18 +414,9 @@ class Bench:
         return www, ports, nginx
 
     def write_url_jigdo(self, www, name, server_ports):
-        text = open(self.jigdo).read()
-        lines = []
-        for line in text.splitlines():
-            if line.startswith("Template="):
-                line = f"Template=http://127.0.0.1:{server_ports[0]}/bench.template"
-            elif line.startswith("Filename="):
-                line = "Filename=bench.iso"
-            lines.append(line)
-            if line.strip() == "[Servers]":
-                lines += [f"Debian=http://127.0.0.1:{p}/tree/" for p in server_ports]
+        urls = [f"http://127.0.0.1:{p}/tree/" for p in server_ports]
         with open(os.path.join(www, name), "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(served_jigdo(self.jigdo, f"http://127.0.0.1:{server_ports[0]}/bench.template", urls))
         return f"http://127.0.0.1:{server_ports[0]}/{name}"
 
     # ------------------------------------------------------------ figure 7

@@ -127,17 +127,9 @@ def main():
             if os.path.exists(port_file):
                 break
             time.sleep(0.01)
-        text = open(os.path.join(c, "bench.jigdo")).read()
-        lines = []
-        for line in text.splitlines():
-            if line.startswith("Template="):
-                line = f"Template=http://127.0.0.1:{ng_port}/bench.template"
-            elif line.startswith("Filename="):
-                line = "Filename=bench.iso"
-            lines.append(line)
-            if line.strip() == "[Servers]":
-                lines += [f"Debian=http://127.0.0.1:{fs_port}/tree/", f"Debian=http://127.0.0.1:{ng_port}/tree/"]
-        open(os.path.join(www, "soak.jigdo"), "w").write("\n".join(lines) + "\n")
+        with open(os.path.join(www, "soak.jigdo"), "w") as f:
+            f.write(bench.served_jigdo(os.path.join(c, "bench.jigdo"), f"http://127.0.0.1:{ng_port}/bench.template",
+                                       [f"http://127.0.0.1:{fs_port}/tree/", f"http://127.0.0.1:{ng_port}/tree/"]))
         mnt = os.path.join(work, "mnt")
         os.makedirs(mnt)
         capacity = size * 2 // 5
