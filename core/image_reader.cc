@@ -78,6 +78,7 @@ Status ImageReader::Plan(uint64_t offset, size_t length, const FetchContext& ctx
         st = Status::Internal("template piece runs past the end of its slice");
       } else {
         st = slices[i]->AppendTo(p.source_offset, n, plan);
+        plan->Keep(slices[i]);  // its file stays open until the reply was sent
       }
       if (!st.ok()) {
         failed = i;

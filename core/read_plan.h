@@ -26,8 +26,9 @@ struct ReadPlan {
     uint64_t pos = 0;
   };
   std::vector<Part> parts;
-  // Keeps the parts' bytes valid: (owner, hold); see HoldFor.
+  // Keeps the parts' bytes valid: (owner, hold); see HoldFor and Keep.
   std::vector<std::pair<const void*, std::shared_ptr<void>>> holds;
+  std::vector<std::shared_ptr<const void>> kept;
   // Not value-initialised (no zeroing); grown on demand, reused across
   // reads on the same ReadPlan.
   std::unique_ptr<uint8_t[]> memory;
@@ -39,6 +40,7 @@ struct ReadPlan {
   void Clear() {
     parts.clear();
     holds.clear();
+    kept.clear();
     memory_used = 0;
     size = 0;
   }
@@ -59,6 +61,11 @@ struct ReadPlan {
     return nullptr;
   }
   void HoldFor(const void* owner, std::shared_ptr<void> hold) { holds.emplace_back(owner, std::move(hold)); }
+  // Keeps `object` (a slice whose open file the parts name) alive until
+  // Clear, whoever else lets go of it meanwhile.
+  void Keep(std::shared_ptr<const void> object) {
+    if (kept.empty() || kept.back() != object) kept.push_back(std::move(object));
+  }
 };
 
 }  // namespace jigdoofus

@@ -33,7 +33,8 @@ class VerifiedSlice {
   virtual Status ReadAt(uint64_t offset, std::span<uint8_t> out) const = 0;
   // Appends slice bytes [offset, offset + n) to `plan`: as a range of a
   // file the caller may splice, or copied into plan memory. Whatever must
-  // stay alive for those bytes is held by the plan. Errors as ReadAt.
+  // stay alive for those bytes (besides this object, which the caller
+  // keeps in the plan: ReadPlan::Keep) is held by the plan. Errors as ReadAt.
   // The default serves fd() ranges (checking the file still holds them)
   // and copies otherwise.
   virtual Status AppendTo(uint64_t offset, size_t n, ReadPlan* plan) const;
