@@ -182,7 +182,6 @@ class ChunkStore::Writer {
   // mismatch returns kCorruption and discards the staged chunks.
   Result<std::shared_ptr<const VerifiedSlice>> Commit();
   const SliceId& id() const { return id_; }
-  uint64_t bytes_appended() const { return appended_; }
 
  private:
   friend class ChunkStore;

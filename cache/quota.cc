@@ -11,17 +11,6 @@ namespace jigdoofus {
 
 using namespace cache_record;
 
-const char* AdmissionName(Admission a) {
-  switch (a) {
-    case Admission::kWrite: return "write";
-    case Admission::kAlreadyComplete: return "already-complete";
-    case Admission::kBusyElsewhere: return "busy-elsewhere";
-    case Admission::kNoRoomNow: return "no-room-now";
-    case Admission::kTooLarge: return "too-large";
-  }
-  return "unknown";
-}
-
 Result<uint64_t> Quota::EvictTo(LmdbTxn& txn, const ChunkTables& t, uint64_t target, Totals& totals,
                                 bool all_or_nothing) {
   if (totals.used <= target) return uint64_t{0};

@@ -29,13 +29,11 @@ enum class Admission {
   kNoRoomNow,        // the bound is taken by slices being written
   kTooLarge,         // larger than the whole (effective) bound: never stored
 };
-const char* AdmissionName(Admission a);
 
 class Quota {
  public:
   explicit Quota(uint64_t capacity) : capacity_(capacity), bound_(capacity) {}
 
-  uint64_t capacity() const { return capacity_; }
   // The bound in force: capacity, or lower after the disk filled.
   uint64_t bound() const { return bound_.load(std::memory_order_relaxed); }
   bool fits_at_all(uint64_t size) const { return size <= bound(); }

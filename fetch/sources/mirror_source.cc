@@ -106,6 +106,15 @@ std::shared_ptr<const VerifiedSlice> MirrorSource::FindInMemory(const SliceId& i
   return nullptr;
 }
 
+bool MirrorSource::DropOldestInMemory() {
+  std::shared_ptr<const VerifiedSlice> oldest;  // released after the lock
+  std::lock_guard<std::mutex> lock(mu_);
+  if (in_memory_.empty()) return false;
+  oldest = std::move(in_memory_.back());
+  in_memory_.pop_back();
+  return true;
+}
+
 void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
   std::lock_guard<std::mutex> lock(mu_);
   in_memory_.push_front(std::move(slice));
@@ -114,17 +123,9 @@ void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
 DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const std::string& url,
                                               const FetchContext& ctx) {
   MemorySink sink(request.id, memory_);
-  for (;;) {
-    if (sink.Reserve()) break;
-    // Make room by letting go of the oldest slice kept in memory (its
-    // bytes return to the budget once no reader holds it).
-    std::shared_ptr<const VerifiedSlice> oldest;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (in_memory_.empty()) break;
-      oldest = std::move(in_memory_.back());
-      in_memory_.pop_back();
-    }
+  // Make room by letting go of the oldest slices kept in memory (their
+  // bytes return to the budget once no reader holds them).
+  while (!sink.Reserve() && DropOldestInMemory()) {
   }
   if (!sink.Reserve()) {
     DownloadOutcome out;

@@ -89,6 +89,7 @@ class MirrorSource final : public SliceSource {
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);
   void KeepInMemory(std::shared_ptr<const VerifiedSlice> slice);
+  bool DropOldestInMemory();  // false if none is kept
 
   Downloader* downloader_;
   ChunkStore* store_;

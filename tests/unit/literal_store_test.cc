@@ -36,6 +36,15 @@ Store Open(std::string bytes, LiteralStoreOptions o = {}, std::string name = "li
   return s;
 }
 
+// A template whose image is one unmatched run: `size` bytes, one DATA part.
+std::string OneDataPartTemplate(const std::string& compressed, uint64_t size) {
+  tmpl::DescEntry lit;
+  lit.type = tmpl::EntryType::kUnmatched;
+  lit.length = size;
+  return tmpl::EncodeHeader("2.0", "test/1", "zeros") + tmpl::EncodeDataPart("DATA", compressed, size) +
+         tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
+}
+
 // Compressible but not trivial: runs of text and random bytes.
 std::string MixedData(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -121,11 +130,7 @@ TEST(LiteralStore, HugeZeroPartUsesRestartPoints) {
   };
   const std::string compressed = testing_util::ZlibCompressGenerated(size, fill, 6);
   EXPECT_LT(compressed.size(), 2 * kMiB);
-  tmpl::DescEntry lit;
-  lit.type = tmpl::EntryType::kUnmatched;
-  lit.length = size;
-  std::string t = tmpl::EncodeHeader("2.0", "test/1", "zeros") + tmpl::EncodeDataPart("DATA", compressed, size) +
-                  tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
+  std::string t = OneDataPartTemplate(compressed, size);
 
   LiteralStoreOptions lo;
   lo.checkpoint_interval = kMiB;
@@ -165,11 +170,7 @@ TEST(LiteralStore, RestartPointPassHonoursTheReadsDeadline) {
   const uint64_t size = 200 * kMiB;
   auto zeros = [](uint64_t, std::span<uint8_t> out) { std::fill(out.begin(), out.end(), 0); };
   const std::string compressed = testing_util::ZlibCompressGenerated(size, zeros, 6);
-  tmpl::DescEntry lit;
-  lit.type = tmpl::EntryType::kUnmatched;
-  lit.length = size;
-  std::string t = tmpl::EncodeHeader("2.0", "test/1", "zeros") + tmpl::EncodeDataPart("DATA", compressed, size) +
-                  tmpl::EncodeDescPart(std::span<const tmpl::DescEntry>(&lit, 1));
+  std::string t = OneDataPartTemplate(compressed, size);
   LiteralStoreOptions lo;
   lo.checkpoint_interval = kMiB;
   Store s = Open(std::move(t), lo);

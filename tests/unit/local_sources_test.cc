@@ -371,6 +371,15 @@ TEST(LocalTreeSourceTest, CancelledRequestStops) {
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
 }
 
+// The request a resolver makes for `data` (an MD5 slice) of `jigdo`.
+SliceRequest RequestFromJigdo(const JigdoFile& jigdo, const std::string& data) {
+  SliceRequest req;
+  req.id = IdOf(data, HashAlgo::kMd5);
+  req.locations = jigdo.LocationsFor(req.id.digest);
+  req.jigdo = &jigdo;
+  return req;
+}
+
 // A .jigdo as jigdo-file writes it for `--uri A=file:tree/`: the relative
 // file: URL resolves against the .jigdo's own directory.
 TEST(LocalTreeSourceTest, RelativeFileUrlFromParsedJigdo) {
@@ -385,10 +394,7 @@ TEST(LocalTreeSourceTest, RelativeFileUrlFromParsedJigdo) {
       "[Parts]\n" + b64 + "='A:sub/a b+c%d.bin'\n";
   auto jigdo = ParseJigdo(text, tmp / "img.jigdo", nullptr);
   ASSERT_TRUE(jigdo.ok()) << jigdo.status().ToString();
-  SliceRequest req;
-  req.id = IdOf(data, HashAlgo::kMd5);
-  req.locations = jigdo->LocationsFor(req.id.digest);
-  req.jigdo = &*jigdo;
+  SliceRequest req = RequestFromJigdo(*jigdo, data);
   ASSERT_FALSE(req.locations.empty());
 
   LocalTreeSource src({}, true, nullptr);
@@ -416,10 +422,7 @@ TEST(LocalTreeSourceTest, FileServerPathsStayBelowTheServer) {
   WriteFile(tmp / "tree/keep", "x");
   auto jigdo = ParseJigdo(text, tmp / "img.jigdo", nullptr);
   ASSERT_TRUE(jigdo.ok()) << jigdo.status().ToString();
-  SliceRequest req;
-  req.id = IdOf(data, HashAlgo::kMd5);
-  req.locations = jigdo->LocationsFor(req.id.digest);
-  req.jigdo = &*jigdo;
+  SliceRequest req = RequestFromJigdo(*jigdo, data);
   LocalTreeSource src({}, true, nullptr);
   auto r = src.Open(req, FetchContext{});
   ASSERT_FALSE(r.ok());
