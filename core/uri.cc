@@ -259,8 +259,9 @@ std::optional<std::string> FileUrlToPath(std::string_view url, std::string_view 
     return PercentDecode(u.path);
   }
   if (u.path.starts_with('/')) return PercentDecode(u.path);
-  if (u.path.empty()) return std::nullopt;
-  // Relative: against the base's directory, the base being a path or a file: URL.
+  // Relative: against the base's directory, the base being a path or a
+  // file: URL. "file:" alone is that directory (jigdo-file writes "A=file:"
+  // when the tree was named relative to the .jigdo's directory).
   std::string base_path;
   if (IsUrl(base)) {
     auto p = FileUrlToPath(base, "");
@@ -268,6 +269,11 @@ std::optional<std::string> FileUrlToPath(std::string_view url, std::string_view 
     base_path = *p;
   } else {
     base_path = std::string(base);
+  }
+  if (u.path.empty()) {
+    std::string dir = DirName(base_path);
+    if (dir.empty()) return std::nullopt;
+    return CleanLocalPath(dir);
   }
   return CleanLocalPath(DirName(base_path) + PercentDecode(u.path));
 }

@@ -382,6 +382,13 @@ class Reporter {
     }
     return 1;
   }
+  // A warning that does not stop the mount: on the terminal of whoever
+  // started it (the daemon's stderr is still theirs until Ready), and in
+  // the log.
+  void Warn(const std::string& message) {
+    if (fd_ >= 0) std::fprintf(stderr, "jigdoofus: warning: %s\n", message.c_str());
+    spdlog::warn("{}", message);
+  }
   void Ready() {
     if (fd_ < 0) return;
     WriteAll(fd_, "OK\n");
@@ -412,6 +419,7 @@ int Serve(const CommandLine& cl, int report_fd) {
   const MountConfig config = ResolveMountConfig(cl.images, RaiseOpenFileLimit());
   auto images = ImageSet::Open(config);
   if (!images.ok()) return report.Fail(images.status().message());
+  for (const std::string& warning : (*images)->warnings()) report.Warn(warning);
   JigdoFsOptions fs_options;
   fs_options.fetch_timeout_s = config.fetch_timeout_s;
   fs_options.prefetch_threads = config.prefetch_threads;

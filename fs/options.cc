@@ -35,7 +35,7 @@ constexpr const char* kCatUsage =
 constexpr std::array<std::string_view, 8> kValueOptions = {
     "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout"};
 // Long options without a value.
-constexpr std::array<std::string_view, 1> kFlagOptions = {"offline"};
+constexpr std::array<std::string_view, 2> kFlagOptions = {"offline", "trust-file-urls"};
 
 bool Contains(auto& list, std::string_view s) { return std::find(list.begin(), list.end(), s) != list.end(); }
 
@@ -163,6 +163,7 @@ struct ImageOptionValues {
   std::vector<std::string> scan;
   std::vector<std::string> mirror;
   bool offline = false;
+  bool trust_file_urls = false;
   int jobs = mount_defaults::kJobs;
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;
 };
@@ -192,6 +193,8 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   AddRepeatable(app, "--mirror", v.mirror, "Extra server for LABEL, tried before the .jigdo's own (repeatable)")
       ->type_name("LABEL=URL");
   app.add_flag("--offline", v.offline, "Never touch the network");
+  app.add_flag("--trust-file-urls", v.trust_file_urls,
+               "Let file: URLs in a local .jigdo name any path (default: beneath the .jigdo's directory)");
   app.add_option("--jobs", v.jobs, "Parallel downloads (default " + std::to_string(mount_defaults::kJobs) + ")")
       ->type_name("N");
   app.add_option("--fetch-timeout", v.fetch_timeout_s,
@@ -242,6 +245,7 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
     out->mirrors.push_back(std::move(kv));
   }
   out->offline = v.offline;
+  out->trust_file_urls = v.trust_file_urls;
   if (v.jobs < 1 || v.jobs > 1024) {
     return Status::InvalidArgument("--jobs expects a number from 1 to 1024, got " + std::to_string(v.jobs));
   }

@@ -75,6 +75,7 @@ int Run(int argc, char** argv) {
   const MountConfig config = ResolveMountConfig(cl->images, RaiseOpenFileLimit());
   auto set = ImageSet::Open(config);
   if (!set.ok()) return Fail(set.status().message());
+  for (const std::string& warning : (*set)->warnings()) spdlog::warn("{}", warning);
   std::string error;
   const OpenImage* image = PickImage(**set, cl->image, &error);
   if (image == nullptr) return Fail(error);

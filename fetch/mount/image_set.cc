@@ -344,7 +344,17 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
                                ChunkStore::Open(s.env.get(), ChunkStoreOptions{.capacity = config.cache_capacity}));
   }
 
-  s.local = std::make_unique<LocalTreeSource>(options.local, /*use_file_urls=*/true, s.store.get());
+  const FileUrlScope file_urls = options.trust_file_urls ? FileUrlScope::kAnywhere : FileUrlScope::kBeneathJigdo;
+  if (file_urls == FileUrlScope::kBeneathJigdo) {
+    for (const LoadedJigdo& j : loaded) {
+      for (const std::string& server : FileServersOutsideJigdoDir(*j.file)) {
+        set->warnings_.push_back(j.path + ": " + server +
+                                 " is outside the .jigdo's directory and will not be read "
+                                 "(--trust-file-urls, or --local LABEL=DIR, to use it)");
+      }
+    }
+  }
+  s.local = std::make_unique<LocalTreeSource>(options.local, file_urls, s.store.get());
   s.sources.push_back(s.local.get());
   if (!options.scan.empty()) {
     s.scan = std::make_unique<ScanSource>(options.scan, s.store.get());

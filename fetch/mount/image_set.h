@@ -41,6 +41,9 @@ class ImageSet {
 
   const std::vector<OpenImage>& images() const { return images_; }
   const MountConfig& config() const { return config_; }
+  // Things the user should hear about at mount time that do not stop it
+  // (a file: server the mount will not read, ...), one line each.
+  const std::vector<std::string>& warnings() const { return warnings_; }
   // Human/machine-readable state (counters per cause, slices verified...),
   // served as the hidden status file. JSON text.
   std::string StatusJson() const;
@@ -50,6 +53,7 @@ class ImageSet {
   struct State;
   MountConfig config_;
   std::vector<OpenImage> images_;
+  std::vector<std::string> warnings_;
   std::unique_ptr<State> state_;  // cache env, sources, resolvers
 };
 

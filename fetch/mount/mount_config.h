@@ -34,6 +34,7 @@ struct ImageSetOptions {
   std::vector<std::string> scan;                   // --scan DIR
   std::vector<std::pair<std::string, std::string>> mirrors;  // --mirror LABEL=URL, in order
   bool offline = false;
+  bool trust_file_urls = false;                    // file: URLs of local .jigdo files may name any path
   int jobs = mount_defaults::kJobs;
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // bound on one read's wait for a slice
   size_t max_open_slices = 0;                      // 0: from the open-file limit

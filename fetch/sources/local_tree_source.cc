@@ -29,11 +29,35 @@ void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
 }
 
+// The directory of a .jigdo read from disk (a path or a file: URL),
+// absolute and normalised; nullopt for anything else.
+std::optional<std::string> JigdoDirOf(const std::string& base) {
+  if (base.empty()) return std::nullopt;
+  if (!IsUrl(base)) return AbsoluteDir(DirName(base));
+  if (UriScheme(base) != "file") return std::nullopt;
+  std::optional<std::string> path = FileUrlToPath(base, "");
+  if (!path) return std::nullopt;
+  return AbsoluteDir(DirName(*path));
+}
+
 }  // namespace
 
-LocalTreeSource::LocalTreeSource(std::map<std::string, std::string> labels, bool use_file_urls,
+std::vector<std::string> FileServersOutsideJigdoDir(const JigdoFile& jigdo) {
+  std::vector<std::string> out;
+  for (const auto& [label, server] : jigdo.servers()) {
+    if (UriScheme(server.value) != "file") continue;
+    const std::string& base = server.base.empty() ? jigdo.origin() : server.base;
+    std::optional<std::string> root = JigdoDirOf(base);
+    std::optional<std::string> dir = FileUrlToPath(server.value, base);
+    if (!root || !dir) continue;  // remote: never used anyway
+    if (!IsPathWithin(*root, AbsoluteDir(*dir))) out.push_back(label + "=" + server.value);
+  }
+  return out;
+}
+
+LocalTreeSource::LocalTreeSource(std::map<std::string, std::string> labels, FileUrlScope scope,
                                  VerificationStore* store)
-    : use_file_urls_(use_file_urls), store_(store) {
+    : scope_(scope), store_(store) {
   for (auto& [label, dir] : labels) labels_.emplace(label, AbsoluteDir(dir));
 }
 
@@ -56,7 +80,7 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
       add({it->second, loc.path});
       continue;
     }
-    if (!use_file_urls_ || UriScheme(loc.path) != "file") continue;
+    if (UriScheme(loc.path) != "file") continue;
     // Relative file: URLs resolve against the .jigdo that defined them
     // (an [Include]d file may live elsewhere than the top-level one).
     const std::string& base = loc.base.empty() ? origin : loc.base;
@@ -66,30 +90,65 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
       spdlog::debug("local: ignoring {} from remote {}", loc.path, base);
       continue;
     }
+    // Where the URL may lead: beneath the defining .jigdo's directory, or
+    // (--trust-file-urls) anywhere; a file: server's own directory bounds
+    // the [Parts] paths below it either way.
+    std::string root;
+    if (scope_ == FileUrlScope::kBeneathJigdo) {
+      std::optional<std::string> dir = JigdoDirOf(base);
+      if (!dir) continue;
+      root = *dir;
+    }
+    auto add_within = [&](const std::string& bound, const std::string& rel) {
+      if (!IsSafeRelativePath(rel)) {
+        spdlog::debug("local: refused {} (absolute path or '..' below a file: server)", loc.path);
+        return;
+      }
+      if (root.empty()) {
+        add({bound, rel});
+        return;
+      }
+      if (!IsPathWithin(root, bound)) {
+        spdlog::debug("local: refused {} (outside {}; see --trust-file-urls)", loc.path, root);
+        return;
+      }
+      const std::string below = bound.size() > root.size() ? bound.substr(root.size() + (root == "/" ? 0 : 1)) : "";
+      add({root, below.empty() ? rel : below + "/" + rel});
+    };
     if (loc.url_prefix_len != std::string::npos && loc.url_prefix_len <= loc.path.size()) {
       // A file: server ("A=file:tree/") and a file below it: confined
       // beneath the server's directory like --local, whoever wrote the
       // [Parts] line (an include may come from elsewhere).
       const std::string rel = loc.path.substr(loc.url_prefix_len);
       std::optional<std::string> dir = FileUrlToPath(loc.path.substr(0, loc.url_prefix_len), base);
-      if (!dir || !IsSafeRelativePath(rel)) {
-        spdlog::debug("local: refused {} (absolute path or '..' below a file: server)", loc.path);
-        continue;
-      }
+      if (!dir) continue;
       // jigdo-file writes names unescaped: the name as written, then
       // percent-decoded in case it was written as a URL.
-      add({AbsoluteDir(*dir), rel});
+      add_within(AbsoluteDir(*dir), rel);
       const std::string decoded = PercentDecode(rel);
-      if (decoded != rel && IsSafeRelativePath(decoded)) add({AbsoluteDir(*dir), decoded});
+      if (decoded != rel) add_within(AbsoluteDir(*dir), decoded);
       continue;
     }
-    if (std::optional<std::string> p = FileUrlToPath(loc.path, base)) add({"", *p});
+    std::vector<std::string> paths;
+    if (std::optional<std::string> p = FileUrlToPath(loc.path, base)) paths.push_back(*p);
     // jigdo-file writes names unescaped ("A=file:tree/" + "a%b.deb"), so a
     // '%' may be a literal one: also try the name as written.
     if (loc.path.find('%') != std::string::npos) {
       std::string literal = loc.path;
       ReplaceAll(literal, "%", "%25");
-      if (std::optional<std::string> p = FileUrlToPath(literal, base)) add({"", *p});
+      if (std::optional<std::string> p = FileUrlToPath(literal, base)) paths.push_back(*p);
+    }
+    for (const std::string& p : paths) {
+      if (root.empty()) {
+        add({"", p});
+        continue;
+      }
+      const std::string abs = AbsoluteDir(p);
+      if (abs == root || !IsPathWithin(root, abs)) {
+        spdlog::debug("local: refused {} (outside {}; see --trust-file-urls)", loc.path, root);
+        continue;
+      }
+      add({root, abs.substr(root.size() + (root == "/" ? 0 : 1))});
     }
   }
 

@@ -1,10 +1,12 @@
 // LocalTreeSource: serves slices from local directories:
 //  * --local LABEL=DIR: a location "LABEL:path" maps to DIR/path;
 //  * file: URLs among the expanded locations (jigdo-file writes
-//    "A=file:tree/" servers), resolved against the directory of the .jigdo
-//    that defined them (SliceLocation::base, else request.jigdo->origin()).
-//    These have no DIR bound (the .jigdo's author chose them), but are
-//    ignored when that .jigdo came from a remote URL.
+//    "A=file:tree/" servers, or "A=file:/abs/tree/"), resolved against the
+//    directory of the .jigdo that defined them (SliceLocation::base, else
+//    request.jigdo->origin()). They are ignored when that .jigdo came from
+//    a remote URL, and are confined beneath its directory unless the scope
+//    is kAnywhere (--trust-file-urls). Paths below a file: server stay
+//    below the server's directory in either scope.
 // Paths may never escape DIR: "..", absolute paths and symlinks that
 // resolve outside DIR are refused, as if not found (openat2
 // RESOLVE_BENEATH where the kernel has it, else a realpath check).
@@ -16,23 +18,36 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "cache/verification_store.h"
+#include "core/jigdo_file.h"
 #include "fetch/sources/slice_source.h"
 
 namespace jigdoofus {
 
+// Where file: URLs of a local .jigdo may lead.
+enum class FileUrlScope {
+  kBeneathJigdo,  // beneath the directory of the .jigdo that wrote them
+  kAnywhere,      // any path the user can read (--trust-file-urls)
+};
+
+// "LABEL=file:..." for each file: server of `jigdo` (or its local
+// includes) that lies outside its .jigdo's directory: what kBeneathJigdo
+// will not read, for a mount-time warning.
+std::vector<std::string> FileServersOutsideJigdoDir(const JigdoFile& jigdo);
+
 class LocalTreeSource final : public SliceSource {
  public:
   // `labels`: label -> directory (absolute). `store` outlives the source.
-  LocalTreeSource(std::map<std::string, std::string> labels, bool use_file_urls, VerificationStore* store);
+  LocalTreeSource(std::map<std::string, std::string> labels, FileUrlScope scope, VerificationStore* store);
   const char* name() const override { return "local"; }
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
 
  private:
   std::map<std::string, std::string> labels_;
-  bool use_file_urls_;
+  FileUrlScope scope_;
   VerificationStore* store_;
 };
 

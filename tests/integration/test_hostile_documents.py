@@ -13,6 +13,9 @@ in the cache directory is private.
   a cache dir owned by another user is refused.
 * A Filename= with bytes that are not UTF-8 still gives a readable status
   file.
+* file: URLs of a local .jigdo (what jigdo-file writes without --uri) are
+  read beneath the .jigdo's own directory; a file: server elsewhere is
+  named in a mount-time warning and read only with --trust-file-urls.
 """
 
 import gzip
@@ -23,7 +26,7 @@ import re
 import stat
 import subprocess
 
-from itlib import http, mounting
+from itlib import checks, http, mounting
 
 ENV = http.no_proxy_env()
 VID = "xorriso-sha256-gzip"
@@ -143,3 +146,51 @@ def test_status_file_survives_names_that_are_not_utf8(corpus, jig, tmp_path):
     assert len(st["images"]) == 1
     assert os.listdir(m.mountpoint) and any(n.startswith(b"caf\xe9") for n in os.listdir(os.fsencode(m.mountpoint)))
     print(json.dumps(st["images"][0]["name"]))
+
+
+def _jigdo_file_image(tmp_path, jigdo_dir, tree_arg):
+    """A small image of three files of `tmp_path/tree` between literal
+    bytes, and jigdo-file's .jigdo/.template for it in `jigdo_dir`, with
+    the tree named as `tree_arg` (no --uri: jigdo-file writes a file:
+    server)."""
+    tree = tmp_path / "tree"
+    tree.mkdir(exist_ok=True)
+    rng = os.urandom
+    parts = []
+    for i in range(3):
+        data = rng(150_000 + 1000 * i)
+        (tree / f"pkg{i}.deb").write_bytes(data)
+        parts += [rng(3000 + i), data]
+    image = tmp_path / "img.iso"
+    image.write_bytes(b"".join(parts) + rng(777))
+    jigdo_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["jigdo-file", "make-template", "--no-cache", "--force", "--report=quiet",
+                    f"--image={image}", "--jigdo=img.jigdo", "--template=img.template",
+                    "--min-length=1024", tree_arg], cwd=jigdo_dir, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    text = (jigdo_dir / "img.jigdo").read_text()
+    assert "=file:" in text, text
+    return jigdo_dir / "img.jigdo", image
+
+
+def test_file_urls_of_a_local_jigdo_stay_beneath_it(jig, tmp_path):
+    # The tree beneath the .jigdo (jigdo-file run in the parent of tree/):
+    # read without asking, no warning.
+    jigdo, image = _jigdo_file_image(tmp_path, tmp_path, "tree/")
+    m = jig.mount([jigdo], extra=["--offline"])
+    assert "warning" not in m.stderr, m.stderr
+    assert (m.mountpoint / "img.iso").read_bytes() == image.read_bytes()
+
+
+def test_file_server_outside_the_jigdo_needs_trust(jig, tmp_path):
+    # "A=file:/abs/tree/" in a .jigdo kept in another directory.
+    jigdo, image = _jigdo_file_image(tmp_path, tmp_path / "jigdos", f"{tmp_path / 'tree'}//")
+    m = jig.mount([jigdo], extra=["--offline"])
+    warnings = [ln for ln in m.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 1, m.stderr
+    assert str(jigdo) in warnings[0] and "--trust-file-urls" in warnings[0], warnings[0]
+    served = m.mountpoint / "img.iso"
+    assert checks.read_errno(served, 3000, 4096) == checks.EIO  # the package is not read
+    trusted = jig.mount([jigdo], extra=["--offline", "--trust-file-urls"])
+    assert "warning" not in trusted.stderr, trusted.stderr
+    assert (trusted.mountpoint / "img.iso").read_bytes() == image.read_bytes()

@@ -269,7 +269,7 @@ TEST(LocalTreeSourceTest, LabelMapsToDirectory) {
   const std::string data = Content(4000, 5);
   WriteFile(tmp / "mirror/pool/x.deb", data);
   MemoryVerificationStore store;
-  LocalTreeSource src({{"Debian", tmp / "mirror"}}, false, &store);
+  LocalTreeSource src({{"Debian", tmp / "mirror"}}, FileUrlScope::kBeneathJigdo, &store);
   auto r = src.Open(RequestFor(data, {Loc("Other", "pool/x.deb"), Loc("Debian", "pool/x.deb")}), FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(ReadAll(**r), data);
@@ -281,7 +281,7 @@ TEST(LocalTreeSourceTest, UnknownLabelOrMissingFileIsNotFound) {
   TempDir tmp;
   const std::string data = Content(4000, 6);
   WriteFile(tmp / "mirror/pool/x.deb", data);
-  LocalTreeSource src({{"Debian", tmp / "mirror"}}, false, nullptr);
+  LocalTreeSource src({{"Debian", tmp / "mirror"}}, FileUrlScope::kBeneathJigdo, nullptr);
   EXPECT_TRUE(src.Open(RequestFor(data, {Loc("Other", "pool/x.deb")}), FetchContext{}).status().IsNotFound());
   EXPECT_TRUE(src.Open(RequestFor(data, {Loc("Debian", "pool/y.deb")}), FetchContext{}).status().IsNotFound());
   EXPECT_TRUE(src.Open(RequestFor(data, {}), FetchContext{}).status().IsNotFound());
@@ -293,7 +293,7 @@ TEST(LocalTreeSourceTest, PathsNeverEscapeTheDirectory) {
   std::filesystem::create_directories(tmp / "mirror/pool");
   WriteFile(tmp / "outside.deb", data);  // matching bytes, but outside DIR
   ASSERT_EQ(::symlink("../../outside.deb", (tmp / "mirror/pool/link.deb").c_str()), 0);
-  LocalTreeSource src({{"Debian", tmp / "mirror"}}, false, nullptr);
+  LocalTreeSource src({{"Debian", tmp / "mirror"}}, FileUrlScope::kBeneathJigdo, nullptr);
   for (const std::string& bad : {std::string("../outside.deb"), std::string("pool/../../outside.deb"),
                                  tmp / "outside.deb", std::string("pool/link.deb")}) {
     auto r = src.Open(RequestFor(data, {Loc("Debian", bad)}), FetchContext{});
@@ -306,7 +306,7 @@ TEST(LocalTreeSourceTest, SymlinkInsideTreeIsFine) {
   const std::string data = Content(4000, 8);
   WriteFile(tmp / "mirror/real/x.deb", data);
   ASSERT_EQ(::symlink("real", (tmp / "mirror/pool").c_str()), 0);
-  LocalTreeSource src({{"Debian", tmp / "mirror"}}, false, nullptr);
+  LocalTreeSource src({{"Debian", tmp / "mirror"}}, FileUrlScope::kBeneathJigdo, nullptr);
   auto r = src.Open(RequestFor(data, {Loc("Debian", "pool/x.deb")}), FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(ReadAll(**r), data);
@@ -318,7 +318,7 @@ TEST(LocalTreeSourceTest, FirstVerifiedCandidateWinsAndMismatchesAreCorruption) 
   const std::string impostor = Content(4000, 10);
   WriteFile(tmp / "a/x.deb", impostor);
   WriteFile(tmp / "b/x.deb", data);
-  LocalTreeSource src({{"A", tmp / "a"}, {"B", tmp / "b"}}, false, nullptr);
+  LocalTreeSource src({{"A", tmp / "a"}, {"B", tmp / "b"}}, FileUrlScope::kBeneathJigdo, nullptr);
   auto r = src.Open(RequestFor(data, {Loc("A", "x.deb"), Loc("B", "x.deb")}), FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(AsFile(*r).path(), tmp / "b/x.deb");
@@ -328,19 +328,77 @@ TEST(LocalTreeSourceTest, FirstVerifiedCandidateWinsAndMismatchesAreCorruption) 
   EXPECT_NE(bad.status().message().find(tmp / "a/x.deb"), std::string::npos);
 }
 
-TEST(LocalTreeSourceTest, AbsoluteFileUrlsNeedUseFileUrls) {
+// The request a resolver makes for `data` (an MD5 slice) of `jigdo`.
+SliceRequest RequestFromJigdo(const JigdoFile& jigdo, const std::string& data) {
+  SliceRequest req;
+  req.id = IdOf(data, HashAlgo::kMd5);
+  req.locations = jigdo.LocationsFor(req.id.digest);
+  req.jigdo = &jigdo;
+  return req;
+}
+
+// A whole file: URL in [Parts] of a local .jigdo: read beneath the
+// .jigdo's directory; elsewhere only with kAnywhere (--trust-file-urls).
+TEST(LocalTreeSourceTest, AbsoluteFileUrlsStayBeneathTheJigdoUnlessTrusted) {
   TempDir tmp;
   const std::string data = Content(4000, 11);
   WriteFile(tmp / "tree/x.deb", data);
-  const std::string url = "file:" + (tmp / "tree/x.deb");
-  LocalTreeSource off({}, false, nullptr);
-  EXPECT_TRUE(off.Open(RequestFor(data, {Loc("", url)}), FetchContext{}).status().IsNotFound());
-  LocalTreeSource on({}, true, nullptr);
-  auto r = on.Open(RequestFor(data, {Loc("", url)}), FetchContext{});
+  SliceLocation loc = Loc("", "file:" + (tmp / "tree/x.deb"));
+  LocalTreeSource confined({}, FileUrlScope::kBeneathJigdo, nullptr);
+  LocalTreeSource anywhere({}, FileUrlScope::kAnywhere, nullptr);
+  for (const std::string& jigdo : {tmp / "img.jigdo", tmp / "tree/img.jigdo"}) {
+    loc.base = jigdo;
+    auto r = confined.Open(RequestFor(data, {loc}), FetchContext{});
+    ASSERT_TRUE(r.ok()) << jigdo << ": " << r.status().ToString();
+    EXPECT_EQ(ReadAll(**r), data);
+  }
+  // From a sibling directory, or with '..' leading out: refused, unless trusted.
+  for (const std::string& jigdo : {tmp / "elsewhere/img.jigdo", tmp / "tree/sub/img.jigdo"}) {
+    loc.base = jigdo;
+    EXPECT_TRUE(confined.Open(RequestFor(data, {loc}), FetchContext{}).status().IsNotFound()) << jigdo;
+    auto r = anywhere.Open(RequestFor(data, {loc}), FetchContext{});
+    ASSERT_TRUE(r.ok()) << jigdo << ": " << r.status().ToString();
+    EXPECT_EQ(ReadAll(**r), data);
+  }
+  loc.base = tmp / "tree/sub/img.jigdo";
+  loc.path = "file:../x.deb";
+  EXPECT_TRUE(confined.Open(RequestFor(data, {loc}), FetchContext{}).status().IsNotFound());
+  // No defining .jigdo on disk: nothing to be beneath.
+  loc.base.clear();
+  loc.path = "file:" + (tmp / "tree/x.deb");
+  EXPECT_TRUE(confined.Open(RequestFor(data, {loc}), FetchContext{}).status().IsNotFound());
+  // http URLs are not ours.
+  EXPECT_TRUE(
+      anywhere.Open(RequestFor(data, {Loc("", "http://127.0.0.1:1/x.deb")}), FetchContext{}).status().IsNotFound());
+}
+
+// What jigdo-file writes for an absolute tree ("A=file:/abs/tree/" with
+// "A:name" parts): read when the tree is beneath the .jigdo, else refused,
+// reported at mount time (FileServersOutsideJigdoDir), and read when trusted.
+TEST(LocalTreeSourceTest, AbsoluteFileServerOutsideTheJigdoDirNeedsTrust) {
+  TempDir tmp;
+  const std::string data = Content(5000, 12);
+  WriteFile(tmp / "tree/pool/x.deb", data);
+  const std::string b64 = IdOf(data, HashAlgo::kMd5).digest.ToBase64();
+  const std::string text = "[Image]\nFilename=img.iso\nTemplate=img.template\n[Servers]\nA=file:" +
+                           (tmp / "tree") + "/\n[Parts]\n" + b64 + "=A:pool/x.deb\n";
+  auto inside = ParseJigdo(text, tmp / "img.jigdo", nullptr);
+  ASSERT_TRUE(inside.ok()) << inside.status().ToString();
+  EXPECT_TRUE(FileServersOutsideJigdoDir(*inside).empty());
+  LocalTreeSource confined({}, FileUrlScope::kBeneathJigdo, nullptr);
+  auto r = confined.Open(RequestFromJigdo(*inside, data), FetchContext{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(AsFile(*r).path(), tmp / "tree/pool/x.deb");
+
+  auto outside = ParseJigdo(text, tmp / "jigdos/img.jigdo", nullptr);
+  ASSERT_TRUE(outside.ok()) << outside.status().ToString();
+  ASSERT_EQ(FileServersOutsideJigdoDir(*outside).size(), 1u);
+  EXPECT_EQ(FileServersOutsideJigdoDir(*outside)[0], "A=file:" + (tmp / "tree") + "/");
+  EXPECT_TRUE(confined.Open(RequestFromJigdo(*outside, data), FetchContext{}).status().IsNotFound());
+  LocalTreeSource anywhere({}, FileUrlScope::kAnywhere, nullptr);
+  r = anywhere.Open(RequestFromJigdo(*outside, data), FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(ReadAll(**r), data);
-  // http URLs are not ours.
-  EXPECT_TRUE(on.Open(RequestFor(data, {Loc("", "http://127.0.0.1:1/x.deb")}), FetchContext{}).status().IsNotFound());
 }
 
 TEST(LocalTreeSourceTest, RelativeFileUrlUsesTheDefiningJigdo) {
@@ -349,7 +407,7 @@ TEST(LocalTreeSourceTest, RelativeFileUrlUsesTheDefiningJigdo) {
   WriteFile(tmp / "inc/tree/x.deb", data);
   SliceLocation loc = Loc("", "file:tree/x.deb");
   loc.base = tmp / "inc/included.jigdo";  // an [Include]d file in another directory
-  LocalTreeSource src({}, true, nullptr);
+  LocalTreeSource src({}, FileUrlScope::kBeneathJigdo, nullptr);
   auto r = src.Open(RequestFor(data, {loc}), FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(AsFile(*r).path(), tmp / "inc/tree/x.deb");
@@ -363,21 +421,12 @@ TEST(LocalTreeSourceTest, CancelledRequestStops) {
   TempDir tmp;
   const std::string data = Content(4000, 12);
   WriteFile(tmp / "m/x.deb", data);
-  LocalTreeSource src({{"D", tmp / "m"}}, false, nullptr);
+  LocalTreeSource src({{"D", tmp / "m"}}, FileUrlScope::kBeneathJigdo, nullptr);
   FetchContext ctx;
   ctx.cancel = std::make_shared<CancelSignal>();
   ctx.cancel->Fire();
   auto r = src.Open(RequestFor(data, {Loc("D", "x.deb")}), ctx);
   EXPECT_EQ(r.status().code(), Status::Code::kCancelled) << r.status().ToString();
-}
-
-// The request a resolver makes for `data` (an MD5 slice) of `jigdo`.
-SliceRequest RequestFromJigdo(const JigdoFile& jigdo, const std::string& data) {
-  SliceRequest req;
-  req.id = IdOf(data, HashAlgo::kMd5);
-  req.locations = jigdo.LocationsFor(req.id.digest);
-  req.jigdo = &jigdo;
-  return req;
 }
 
 // A .jigdo as jigdo-file writes it for `--uri A=file:tree/`: the relative
@@ -397,12 +446,12 @@ TEST(LocalTreeSourceTest, RelativeFileUrlFromParsedJigdo) {
   SliceRequest req = RequestFromJigdo(*jigdo, data);
   ASSERT_FALSE(req.locations.empty());
 
-  LocalTreeSource src({}, true, nullptr);
+  LocalTreeSource src({}, FileUrlScope::kBeneathJigdo, nullptr);
   auto r = src.Open(req, FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(ReadAll(**r), data);
   // The same through a --local mapping of label A.
-  LocalTreeSource local({{"A", tmp / "tree"}}, false, nullptr);
+  LocalTreeSource local({{"A", tmp / "tree"}}, FileUrlScope::kBeneathJigdo, nullptr);
   r = local.Open(req, FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(AsFile(*r).path(), tmp / "tree/sub/a b+c%d.bin");
@@ -423,7 +472,7 @@ TEST(LocalTreeSourceTest, FileServerPathsStayBelowTheServer) {
   auto jigdo = ParseJigdo(text, tmp / "img.jigdo", nullptr);
   ASSERT_TRUE(jigdo.ok()) << jigdo.status().ToString();
   SliceRequest req = RequestFromJigdo(*jigdo, data);
-  LocalTreeSource src({}, true, nullptr);
+  LocalTreeSource src({}, FileUrlScope::kBeneathJigdo, nullptr);
   auto r = src.Open(req, FetchContext{});
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsNotFound()) << r.status().ToString();

@@ -87,6 +87,7 @@ TEST_F(OptionsTest, MinimalCommandLine) {
   EXPECT_FALSE(r->debug);
   EXPECT_FALSE(r->single_thread);
   EXPECT_FALSE(r->images.offline);
+  EXPECT_FALSE(r->images.trust_file_urls);
   EXPECT_TRUE(r->fuse_options.empty());
   EXPECT_EQ(r->log_level, "info");
   EXPECT_EQ(r->images.jobs, 8);
@@ -157,11 +158,12 @@ TEST_F(OptionsTest, FstabStyleArgv) {
 }
 
 TEST_F(OptionsTest, DashOMapsLongOptionsWithUnderscores) {
-  auto r = Parse({"jigdoofus", "-o", "cache_size=512M,offline,jobs=2,fetch_timeout=7,log_level=warn",
+  auto r = Parse({"jigdoofus", "-o", "cache_size=512M,offline,jobs=2,fetch_timeout=7,log_level=warn,trust_file_urls",
                   "-ocache_dir=/c,scan=" + dir_ + "/a", "-o", "mirror=L=http://h/,cache-dir=/d", "s.jigdo", "/m"});
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->images.cache_size, 512ull << 20);
   EXPECT_TRUE(r->images.offline);
+  EXPECT_TRUE(r->images.trust_file_urls);
   EXPECT_EQ(r->images.jobs, 2);
   EXPECT_DOUBLE_EQ(r->images.fetch_timeout_s, 7);
   EXPECT_EQ(r->log_level, "warn");
@@ -261,7 +263,7 @@ TEST_F(OptionsTest, HelpAndVersion) {
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_TRUE(h->help);
   for (const char* opt : {"--cache-dir", "--cache-size", "--local", "--scan", "--mirror", "--offline", "--jobs",
-                          "--fetch-timeout", "--log-level", "-o", "-f", "-d", "-s", "--version"}) {
+                          "--trust-file-urls", "--fetch-timeout", "--log-level", "-o", "-f", "-d", "-s", "--version"}) {
     EXPECT_NE(help.find(opt), std::string::npos) << opt;
   }
 

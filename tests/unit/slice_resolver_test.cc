@@ -400,7 +400,7 @@ TEST(SliceResolverTest, UsesLocationsFromParsedJigdo) {
   auto jigdo = std::make_shared<const JigdoFile>(std::move(parsed).value());
 
   FakeSource spy(Returns(Status::NotFound("spy")), "spy");
-  LocalTreeSource local({{"Debian", tmp / "mirror"}}, false, nullptr);
+  LocalTreeSource local({{"Debian", tmp / "mirror"}}, FileUrlScope::kBeneathJigdo, nullptr);
   SliceResolver resolver(jigdo, {&spy, &local});
   auto r = resolver.Get(id, FetchContext{});
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -108,6 +108,9 @@ TEST(UriTest, FileUrlToPath) {
   EXPECT_EQ(FileUrlToPath("file:tree/x%20y.deb", "/srv/j/a.jigdo"), "/srv/j/tree/x y.deb");
   EXPECT_EQ(FileUrlToPath("file:tree/x", "file:///srv/j/a.jigdo"), "/srv/j/tree/x");
   EXPECT_EQ(FileUrlToPath("file:tree/x", "a.jigdo"), "tree/x");
+  // "file:" alone (jigdo-file's server for a tree named relative to the .jigdo): its directory.
+  EXPECT_EQ(FileUrlToPath("file:", "/srv/j/a.jigdo"), "/srv/j/");
+  EXPECT_EQ(FileUrlToPath("file:", "a.jigdo"), std::nullopt);
   EXPECT_EQ(FileUrlToPath("file:tree/x", "http://h/a.jigdo"), std::nullopt);
   EXPECT_EQ(FileUrlToPath("http://h/x", ""), std::nullopt);
   EXPECT_EQ(FileUrlToPath("/a/b", ""), std::nullopt);
