@@ -4,6 +4,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -65,6 +66,36 @@ struct LiteralStore::Impl {
   // Only parts that needed restart points have an entry.
   mutable std::unordered_map<uint32_t, std::shared_ptr<PartCheckpoints>> checkpoints;  // GUARDED_BY(mu)
 
+  // Decoders of large bzip2 parts left where the last miss stopped, so a
+  // sequential reader continues instead of decoding from the part start
+  // again (which made reading such a part quadratic). Taken out while in
+  // use; at most kMaxBzip2Cursors (each holds bzlib's ~3.6 MB state).
+  struct Bzip2Cursor {
+    uint32_t part = 0;
+    uint64_t next_block = 0;  // the decoder is positioned at this block's start
+    std::unique_ptr<PartDecoder> dec;
+  };
+  static constexpr size_t kMaxBzip2Cursors = 2;
+  mutable std::list<Bzip2Cursor> bzip2_cursors;  // GUARDED_BY(mu), most recent first
+
+  // A cursor on `part` at or before block `b`, or none.
+  std::optional<Bzip2Cursor> TakeBzip2Cursor(uint32_t part, uint64_t b) const {
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto it = bzip2_cursors.begin(); it != bzip2_cursors.end(); ++it) {
+      if (it->part == part && it->next_block <= b) {
+        Bzip2Cursor c = std::move(*it);
+        bzip2_cursors.erase(it);
+        return c;
+      }
+    }
+    return std::nullopt;
+  }
+  void ReturnBzip2Cursor(Bzip2Cursor c) const {
+    std::lock_guard<std::mutex> lock(mu);
+    bzip2_cursors.push_front(std::move(c));
+    while (bzip2_cursors.size() > kMaxBzip2Cursors) bzip2_cursors.pop_back();
+  }
+
   std::string What(uint32_t part) const {
     const DataPart& p = index->parts()[part];
     return file->name() + ": " + (p.codec == Codec::kZlib ? "DATA" : "BZIP") + " part " + std::to_string(part) +
@@ -113,8 +144,10 @@ struct LiteralStore::Impl {
   // first_block) up to and including `want`, inserting each into the cache.
   // Returns block `want`. If `to_end`, decodes the rest of the part too and
   // checks that the stream ends exactly at the part's size.
+  // `ctx` (may be null) is checked between blocks: kCancelled / kTimedOut
+  // leave `dec` at an unknown position.
   Result<BlockPtr> DecodeBlocks(uint32_t part, PartDecoder& dec, uint64_t first_block, uint64_t want, bool to_end,
-                                LiteralReadStats* stats) const {
+                                LiteralReadStats* stats, const FetchContext* ctx = nullptr) const {
     const DataPart& p = index->parts()[part];
     const uint64_t nblocks = (p.uncompressed_size + block_size - 1) / block_size;
     const uint64_t last = to_end ? nblocks - 1 : want;
@@ -122,6 +155,10 @@ struct LiteralStore::Impl {
     // With to_end, nothing is cached before the whole part is known good.
     std::vector<std::pair<uint64_t, BlockPtr>> pending;
     for (uint64_t b = first_block; b <= last; ++b) {
+      if (ctx != nullptr && b != first_block) {
+        if (ctx->cancelled()) return Status::Cancelled(What(part) + ": read interrupted while decoding");
+        if (ctx->expired()) return Status::TimedOut(What(part) + ": deadline passed while decoding");
+      }
       auto block = std::make_shared<Block>(BlockLength(p, b));
       JIGDOOFUS_ASSIGN_OR_RETURN(size_t n, dec.Read(*block));
       if (stats) stats->bytes_decoded += n;
@@ -187,10 +224,21 @@ struct LiteralStore::Impl {
     }
     if (p.codec == Codec::kBzip2) {
       // Large bzip2 part (producers cut them at one bzip2 block, so this is
-      // rare): decode from the part start up to the block.
-      JIGDOOFUS_ASSIGN_OR_RETURN(auto dec, OpenPartDecoder(*file, p, what));
+      // rare): decode up to the block from where a previous miss stopped,
+      // else from the part start.
       const uint64_t nblocks = (p.uncompressed_size + block_size - 1) / block_size;
-      return DecodeBlocks(part, *dec, 0, b, /*to_end=*/b + 1 == nblocks, stats);
+      std::optional<Bzip2Cursor> cursor = TakeBzip2Cursor(part, b);
+      if (!cursor) {
+        JIGDOOFUS_ASSIGN_OR_RETURN(auto dec, OpenPartDecoder(*file, p, what));
+        cursor = Bzip2Cursor{part, 0, std::move(dec)};
+      }
+      const bool last = b + 1 == nblocks;
+      auto block = DecodeBlocks(part, *cursor->dec, cursor->next_block, b, /*to_end=*/last, stats, ctx);
+      if (block.ok() && !last) {
+        cursor->next_block = b + 1;
+        ReturnBzip2Cursor(std::move(*cursor));
+      }
+      return block;
     }
     JIGDOOFUS_ASSIGN_OR_RETURN(auto cps, Checkpoints(part, stats, ctx));
     // Building may have been done by another thread: re-check the cache? Not

@@ -19,7 +19,9 @@
 //     most checkpoint_interval + one deflate block (a few MB at worst for
 //     zeros) + one block. JTE writes 1 MiB parts: with the 256 KiB default
 //     they get restart points;
-//   - larger bzip2 parts: decoded from the part start up to the block.
+//   - larger bzip2 parts (at most 64 MiB, template_index.h): decoded from
+//     the part start up to the block; the decoder is kept where it stopped
+//     (two at most) so a sequential reader continues from there.
 // Per-part memory is zero until a large zlib part is first read.
 //
 // Thread-safe: ReadAt may be called concurrently; internal state is
@@ -72,8 +74,9 @@ class LiteralStore {
   // kInvalidArgument if the range goes past literal_size().
   Status ReadAt(uint64_t offset, std::span<uint8_t> out) const;
   // Same, adding this call's costs to *stats (may be null), and giving up
-  // long work (a part's restart-point pass) when `ctx` (may be null) is
-  // cancelled or expires: kCancelled / kTimedOut, nothing remembered.
+  // long work (a part's restart-point pass, a long bzip2 decode) when `ctx`
+  // (may be null) is cancelled or expires: kCancelled / kTimedOut, nothing
+  // remembered.
   Status ReadAt(uint64_t offset, std::span<uint8_t> out, LiteralReadStats* stats,
                 const FetchContext* ctx = nullptr) const;
 
