@@ -258,23 +258,6 @@ void RaiseReadAhead(const CommandLine& cl) {
   }
 }
 
-// FUSE's own -o options: read-only, named jigdoofus unless the user said
-// otherwise, then the user's.
-std::vector<std::string> FuseArgs(const CommandLine& cl) {
-  bool has_fsname = false, has_subtype = false;
-  for (const std::string& o : cl.fuse_options) {
-    has_fsname |= o.rfind("fsname=", 0) == 0;
-    has_subtype |= o.rfind("subtype=", 0) == 0;
-  }
-  std::string opts = "ro";
-  if (!has_fsname) opts += ",fsname=jigdoofus";
-  if (!has_subtype) opts += ",subtype=jigdoofus";
-  for (const std::string& o : cl.fuse_options) opts += "," + o;
-  std::vector<std::string> args = {"jigdoofus", "-o", opts};
-  if (cl.debug) args.push_back("-d");
-  return args;
-}
-
 // Owns a fuse_session: signal handlers, the mount, the session itself,
 // torn down in reverse.
 class Session {

@@ -453,8 +453,16 @@ void JigdoFs::StatFs(struct statvfs* out) const {
   for (const OpenImage& image : images_->images()) total += (image.reader->size() + 4095) / 4096;
   out->f_bsize = 4096;
   out->f_frsize = 4096;
+  // Size: the images. Nothing can be written (ST_RDONLY), but a mount
+  // that reports 0 free blocks or inodes reads as 100% full to disk
+  // monitoring (and every mount of a read-only image would page someone):
+  // free and available are reported as the whole size, like the inodes.
   out->f_blocks = total;
+  out->f_bfree = total;
+  out->f_bavail = total;
   out->f_files = images_->images().size() + 2;
+  out->f_ffree = out->f_files;
+  out->f_favail = out->f_files;
   out->f_namemax = 255;
   out->f_flag = ST_RDONLY;
 }

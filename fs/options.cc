@@ -32,8 +32,8 @@ constexpr const char* kCatUsage =
     "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] (see --help)";
 
 // Long options that take a value, as "--name VALUE" or "--name=VALUE".
-constexpr std::array<std::string_view, 8> kValueOptions = {
-    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout"};
+constexpr std::array<std::string_view, 9> kValueOptions = {
+    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout", "proxy"};
 // Long options without a value.
 constexpr std::array<std::string_view, 2> kFlagOptions = {"offline", "trust-file-urls"};
 
@@ -166,6 +166,7 @@ struct ImageOptionValues {
   bool trust_file_urls = false;
   int jobs = mount_defaults::kJobs;
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;
+  std::string proxy;
 };
 
 template <typename T>
@@ -201,6 +202,10 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
                  "Give up a read waiting for a slice after SECONDS (default " +
                      std::to_string(static_cast<int>(mount_defaults::kFetchTimeoutS)) + ")")
       ->type_name("SECONDS");
+  app.add_option("--proxy", v.proxy,
+                 "Fetch everything through this HTTP proxy (http://host:port), whatever http_proxy and "
+                 "no_proxy say")
+      ->type_name("URL");
 }
 
 Result<std::pair<std::string, std::string>> SplitLabelValue(const std::string& option, const std::string& what,
@@ -254,6 +259,17 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
     return Status::InvalidArgument("--fetch-timeout expects a positive number of seconds");
   }
   out->fetch_timeout_s = v.fetch_timeout_s;
+  if (!v.proxy.empty()) {
+    const std::string scheme = v.proxy.substr(0, v.proxy.find("://"));
+    static constexpr std::array<std::string_view, 6> kProxySchemes = {"http",   "https",  "socks4",
+                                                                       "socks4a", "socks5", "socks5h"};
+    if (v.proxy.find("://") == std::string::npos || !Contains(kProxySchemes, scheme) ||
+        v.proxy.size() == scheme.size() + 3) {
+      return Status::InvalidArgument("--proxy expects a URL such as http://proxy.example:3128, got '" + v.proxy +
+                                     "'");
+    }
+    out->proxy = v.proxy;
+  }
   return Status::OK();
 }
 
@@ -343,6 +359,24 @@ Result<uint64_t> ParseSize(const std::string& text) {
   double bytes = std::ldexp(d, shift);
   if (!std::isfinite(bytes) || bytes >= 18446744073709551616.0) return bad();
   return static_cast<uint64_t>(bytes);
+}
+
+std::vector<std::string> FuseArgs(const CommandLine& cl) {
+  bool has_fsname = false, has_subtype = false;
+  for (const std::string& o : cl.fuse_options) {
+    has_fsname |= o.rfind("fsname=", 0) == 0;
+    has_subtype |= o.rfind("subtype=", 0) == 0;
+  }
+  std::string opts = "ro";
+  if (!has_fsname) {
+    const std::string name = cl.images.sources.empty() ? "jigdoofus" : cl.images.sources.front();
+    opts += ",fsname=" + EscapeForFuse(name);
+  }
+  if (!has_subtype) opts += ",subtype=jigdoofus";
+  for (const std::string& o : cl.fuse_options) opts += "," + o;
+  std::vector<std::string> args = {"jigdoofus", "-o", opts};
+  if (cl.debug) args.push_back("-d");
+  return args;
 }
 
 Result<CommandLine> ParseCommandLine(int argc, char** argv) {

@@ -36,6 +36,11 @@ struct CommandLine {
 // the daemon changes directory.
 Result<CommandLine> ParseCommandLine(int argc, char** argv);
 
+// FUSE's own command line for `cl` (argv, first "jigdoofus"): read-only,
+// fsname the first SOURCE (what df and findmnt show), subtype jigdoofus,
+// unless the user gave their own; then the user's FUSE -o options.
+std::vector<std::string> FuseArgs(const CommandLine& cl);
+
 // Parses "512M", "20G", "1.5T", "4096" into bytes.
 Result<uint64_t> ParseSize(const std::string& text);
 

@@ -40,6 +40,7 @@ MountConfig ResolveMountConfig(const ImageSetOptions& user, const SystemLimits& 
 
   c.downloader.max_parallel = jobs;
   c.downloader.max_per_host = std::min(jobs, kMaxConnectionsPerHost);
+  c.downloader.proxy = user.proxy;
   // A transfer below the low-speed limit for a quarter of --fetch-timeout
   // (2 to 30 s) is abandoned for the next server, so a stalled first
   // mirror leaves time for the others within the read's deadline.

@@ -37,6 +37,7 @@ struct ImageSetOptions {
   bool trust_file_urls = false;                    // file: URLs of local .jigdo files may name any path
   int jobs = mount_defaults::kJobs;
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // bound on one read's wait for a slice
+  std::string proxy;                               // --proxy URL; empty: curl's environment (http_proxy, ...)
   size_t max_open_slices = 0;                      // 0: from the open-file limit
 };
 

@@ -314,7 +314,12 @@ bool Downloader::StartOne(std::unique_ptr<Transfer>& t) {
   if (t->limit < static_cast<uint64_t>(std::numeric_limits<curl_off_t>::max())) {
     set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t->limit));
   }
-  // Proxies: nothing set, so curl honours http_proxy/https_proxy/no_proxy.
+  // Proxies: --proxy for everything, else curl honours
+  // http_proxy/https_proxy/no_proxy.
+  if (!options_.proxy.empty()) {
+    set(CURLOPT_PROXY, options_.proxy.c_str());
+    set(CURLOPT_NOPROXY, "");
+  }
   if (rc != CURLE_OK) {
     std::string msg = t->req.url + ": curl_easy_setopt: " + curl_easy_strerror(rc);
     curl_easy_reset(e);

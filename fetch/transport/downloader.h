@@ -91,6 +91,9 @@ struct DownloaderOptions {
   long max_redirects = 10;
   std::string user_agent = "jigdoofus/" JIGDOOFUS_VERSION;
   std::string ca_file;  // empty: the system's CA store
+  // Every transfer goes through this proxy (no_proxy does not apply);
+  // empty: libcurl's environment (http_proxy, https_proxy, no_proxy).
+  std::string proxy;
 };
 
 // Counters since Create(); a snapshot, cheap to take.

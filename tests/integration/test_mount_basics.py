@@ -1,11 +1,12 @@
 """The mount itself: the hidden status file, read-only-ness, several SOURCEs
 and a directory SOURCE, a gzip-compressed .jigdo, the cache surviving a
-remount."""
+remount, what df and findmnt show."""
 
 import errno
 import gzip
 import json
 import os
+import subprocess
 
 from conftest import expected_names, listing_without_status
 from itlib import mounting
@@ -39,6 +40,23 @@ def test_read_only(corpus, jig):
         except OSError as e:
             assert e.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSYS), e
     assert listing_without_status(m.mountpoint) == expected_names(v)
+
+
+def test_df_and_findmnt_show_the_source_and_no_disk_full(corpus, jig):
+    v = corpus.variant("xorriso-md5-gzip")
+    m = jig.mount_variant(v)
+    source = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", str(m.mountpoint)],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert source == [str(v.jigdo), "fuse.jigdoofus"], source
+    df = subprocess.run(["df", "--output=source,size,pcent,ipcent", "-B1", str(m.mountpoint)],
+                        capture_output=True, text=True, check=True).stdout.splitlines()[1].split()
+    assert df[0] == str(v.jigdo), df
+    total = sum(os.path.getsize(m.path(i.name)) for i in v.images)
+    assert total <= int(df[1]) < total + 4096 * len(v.images) + 4096, (df, total)
+    # A read-only image is not a full disk: monitoring must not fire.
+    assert df[2] == "0%" and df[3] == "0%", df
+    st = os.statvfs(m.mountpoint)
+    assert st.f_flag & os.ST_RDONLY
 
 
 def test_several_sources_and_a_directory_source(corpus, jig, tmp_path):

@@ -191,6 +191,18 @@ TEST_F(OptionsTest, OtherOptionsGoToFuseInOrder) {
                                                       "max_read=1048576", "allow_root"}));
 }
 
+// df and findmnt show the first SOURCE; the user's fsname/subtype win.
+TEST_F(OptionsTest, FuseArgsNameTheMountAfterItsSource) {
+  auto r = Parse({"jigdoofus", "/srv/j/a,b.jigdo", "http://h/x.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(FuseArgs(*r),
+            (std::vector<std::string>{"jigdoofus", "-o", "ro,fsname=/srv/j/a\\,b.jigdo,subtype=jigdoofus"}));
+  r = Parse({"jigdoofus", "-o", "fsname=mine,allow_other", "-d", "http://h/x.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(FuseArgs(*r),
+            (std::vector<std::string>{"jigdoofus", "-o", "ro,subtype=jigdoofus,fsname=mine,allow_other", "-d"}));
+}
+
 TEST_F(OptionsTest, EscapedCommaStaysInOurValue) {
   std::string odd = dir_ + "/a,b";
   std::filesystem::create_directories(odd);
@@ -263,7 +275,7 @@ TEST_F(OptionsTest, HelpAndVersion) {
   ASSERT_TRUE(h.ok()) << h.status().ToString();
   EXPECT_TRUE(h->help);
   for (const char* opt : {"--cache-dir", "--cache-size", "--local", "--scan", "--mirror", "--offline", "--jobs",
-                          "--trust-file-urls", "--fetch-timeout", "--log-level", "-o", "-f", "-d", "-s", "--version"}) {
+                          "--trust-file-urls", "--proxy", "--fetch-timeout", "--log-level", "-o", "-f", "-d", "-s", "--version"}) {
     EXPECT_NE(help.find(opt), std::string::npos) << opt;
   }
 
@@ -299,6 +311,18 @@ TEST_F(OptionsTest, CatCommandLine) {
   auto bad = ParseCat({"jigdoofus-cat", "--local", "Debian", "a"});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "--local expects LABEL=DIR, got 'Debian'");
+}
+
+TEST_F(OptionsTest, ProxyIsAUrl) {
+  auto r = Parse({"jigdoofus", "-o", "proxy=http://127.0.0.1:3128", "s.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->images.proxy, "http://127.0.0.1:3128");
+  r = Parse({"jigdoofus", "--proxy", "socks5h://p:1080", "s.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->images.proxy, "socks5h://p:1080");
+  for (const char* bad : {"proxy:3128", "ftp://p:21", "http://"}) {
+    ExpectError(Parse({"jigdoofus", "--proxy", bad, "s.jigdo", "/m"}), "--proxy expects a URL");
+  }
 }
 
 }  // namespace
