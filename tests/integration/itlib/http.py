@@ -3,6 +3,8 @@
 * Nginx: nginx(-light) on 127.0.0.1 with a throw-away config (daemon off,
   pid/logs/temp dirs in the test's tmp dir), started on a free port and
   stopped by pid. Counts requests from its access log ($uri, decoded).
+* Squid: a real Squid on 127.0.0.1 (worker as `proxy`, a small disk
+  cache in its own directory), with a snippet of the caller's included.
 * FaultServer: tests/tools/fault_server.py (fault injection, counters at
   /__stats, rules at /__fault), started with --port 0 and stopped by pid.
 * publish(): a served directory for one corpus variant: the pool (hard
@@ -84,7 +86,7 @@ def _find_nginx():
 
 NGINX_CONF = """\
 daemon off;
-master_process off;
+master_process {master};
 worker_processes 1;
 {user}
 pid {prefix}/nginx.pid;
@@ -103,17 +105,26 @@ http {{
     keepalive_requests 10000;
     server {{
         listen 127.0.0.1:{port};
-        root {root};
-        location / {{ }}
+{server}
     }}
 }}
 """
 
+DEFAULT_SERVER = """\
+        root {root};
+        location / {{ }}"""
+
 
 class Nginx:
-    def __init__(self, root, workdir):
+    """`server`: the body of the server block (after `listen`), default a
+    static root. `worker_user`: run the worker as this user (master
+    process on, as in production) instead of one process as root."""
+
+    def __init__(self, root, workdir, server=None, worker_user=None):
         self.root = Path(root).resolve()
         self.prefix = Path(workdir).resolve()
+        self.server = server if server is not None else DEFAULT_SERVER.format(root=self.root)
+        self.worker_user = worker_user
         self.proc = None
         self.port = None
 
@@ -124,13 +135,16 @@ class Nginx:
     def start(self):
         exe = _find_nginx()
         (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
-        user = "user root;" if os.geteuid() == 0 else ""
+        if self.worker_user:
+            master, user = "on", f"user {self.worker_user};"
+        else:
+            master, user = "off", "user root;" if os.geteuid() == 0 else ""
         last = ""
         for _ in range(5):  # a free port may be taken before nginx binds it
             self.port = free_port()
             conf = self.prefix / "nginx.conf"
-            conf.write_text(NGINX_CONF.format(user=user, prefix=self.prefix, port=self.port,
-                                              root=self.root))
+            conf.write_text(NGINX_CONF.format(master=master, user=user, prefix=self.prefix,
+                                              port=self.port, server=self.server))
             log = open(self.prefix / "nginx.out", "wb")
             self.proc = subprocess.Popen([exe, "-e", str(self.prefix / "error.log"),
                                           "-c", str(conf), "-p", str(self.prefix)],
@@ -167,6 +181,84 @@ class Nginx:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+SQUID_CONF = """\
+http_port 127.0.0.1:{port}
+pid_filename {dir}/squid.pid
+cache_log {dir}/cache.log
+access_log stdio:{dir}/access.log squid
+cache_store_log none
+coredump_dir {dir}
+cache_effective_user proxy
+shutdown_lifetime 1 seconds
+http_access allow localhost
+http_access deny all
+include {snippet}
+cache_dir ufs {dir}/spool 500 16 256
+"""
+
+
+class Squid:
+    """squid -N with SQUID_CONF: `snippet` (a file) is included verbatim
+    before the cache_dir. The working directory lives under /tmp, 0755 and
+    owned by `proxy`, since Squid drops root."""
+
+    def __init__(self, snippet):
+        self.snippet = Path(snippet).resolve()
+        self.dir = None
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        import pwd
+        import tempfile
+        exe = shutil.which("squid") or "/usr/sbin/squid"
+        if not os.access(exe, os.X_OK):
+            raise RuntimeError("the site cache test needs squid (apt-get install squid; "
+                               ".ci/install-deps does)")
+        proxy = pwd.getpwnam("proxy")
+        self.dir = Path(tempfile.mkdtemp(prefix="jigdoofus-squid-"))
+        os.chmod(self.dir, 0o755)
+        os.chown(self.dir, proxy.pw_uid, proxy.pw_gid)
+        last = ""
+        for _ in range(3):
+            self.port = free_port()
+            conf = self.dir / "squid.conf"
+            conf.write_text(SQUID_CONF.format(port=self.port, dir=self.dir, snippet=self.snippet))
+            z = subprocess.run([exe, "-N", "-z", "-f", str(conf)], capture_output=True, text=True,
+                               timeout=60)
+            if z.returncode != 0:
+                raise RuntimeError(f"squid -z failed: {z.stderr[-2000:]}")
+            log = open(self.dir / "squid.out", "wb")
+            self.proc = subprocess.Popen([exe, "-N", "-f", str(conf)], stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log)
+            log.close()
+            deadline = time.time() + 30
+            while time.time() < deadline and self.proc.poll() is None:
+                if _port_open(self.port):
+                    return self
+                time.sleep(0.1)
+            _stop_pid(self.proc, "squid")
+            last = (self.dir / "squid.out").read_text(errors="replace")
+            cache_log = self.dir / "cache.log"
+            if cache_log.exists():
+                last += cache_log.read_text(errors="replace")
+        raise RuntimeError(f"squid did not start: {last[-2000:]}")
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc, "squid")
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_lines(self):
+        log = self.dir / "access.log"
+        return log.read_text(errors="replace").splitlines() if log.exists() else []
 
 
 class FaultServer:
@@ -333,9 +425,14 @@ class Net:
     def site(self, name="site"):
         return Site(self.tmp / name, self.tree)
 
-    def nginx(self, root):
+    def nginx(self, root, **kwargs):
         self.n += 1
-        s = Nginx(root, self.tmp / f"nginx{self.n}")
+        s = Nginx(root, self.tmp / f"nginx{self.n}", **kwargs)
+        self.servers.append(s)
+        return s.start()
+
+    def squid(self, snippet):
+        s = Squid(snippet)
         self.servers.append(s)
         return s.start()
 
