@@ -10,6 +10,10 @@
   Squid): two mounts with separate caches, started with --proxy, read the
   image at the same time; the mirror's access log shows every slice
   requested once, and both images are bit-exact.
+* apt-cacher-ng named as the mirror in its URL form (--mirror
+  Debian=http://ACNG/HOST:PORT/), two mounts reading one after the other:
+  the same, with the .jigdo and template fetched from where they are
+  published.
 """
 
 import concurrent.futures
@@ -152,3 +156,26 @@ def test_squid_recipe_fetches_each_slice_once_for_two_mounts(corpus, jig, net, t
     proxied = [ln for ln in squid.log_lines() if "/pool/" in ln]
     assert len(proxied) >= 2 * len(pool_requests), proxied[:5]
     assert any("HIT" in ln for ln in proxied), proxied[:5]
+
+
+def test_apt_cacher_ng_as_mirror_fetches_each_slice_once(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    want = hashlib.sha256(v.images[0].iso.read_bytes()).hexdigest()
+    site = net.site()
+    mirror = net.nginx(site.root, low_port=True)  # apt-cacher-ng 3.7 cannot reach ports above 32767
+    path, name = site.publish(v, [f"Debian={mirror.url}"])
+    acng = net.apt_cacher_ng(mirror.port)
+    env = ithttp.no_proxy_env()
+    mounts = [jig.mount([mirror.url.rstrip("/") + path], cache_dir=tmp_path / f"cache{i}",
+                        extra=["--mirror", f"Debian={acng.url_for(mirror.url)}"], env=env) for i in (1, 2)]
+    # One after the other: apt-cacher-ng has no equivalent of Squid's
+    # collapsed_forwarding (mounts asking for a slice at the same moment
+    # may each cause a request to the mirror).
+    assert [sha256_of(m.path(name)) for m in mounts] == [want, want]
+    pool_requests = ithttp.requested_pool_paths(mirror.requests())
+    assert pool_requests, "no slice was fetched from the mirror"
+    twice = {p: n for p, n in pool_requests.items() if n != 1}
+    assert not twice, f"slices fetched from the mirror more than once: {twice}"
+    for m in mounts:  # every slice came through apt-cacher-ng, none from the mirror directly
+        downloads = m.status()["mirror"]
+        assert downloads["downloads_failed"] == 0, downloads

@@ -5,6 +5,9 @@
   stopped by pid. Counts requests from its access log ($uri, decoded).
 * Squid: a real Squid on 127.0.0.1 (worker as `proxy`, a small disk
   cache in its own directory), with a snippet of the caller's included.
+* AptCacherNg: a real apt-cacher-ng on 127.0.0.1 (as its own user, cache
+  and logs in its own directory), used in its URL form
+  (http://ACNG/HOST:PORT/path).
 * FaultServer: tests/tools/fault_server.py (fault injection, counters at
   /__stats, rules at /__fault), started with --port 0 and stopped by pid.
 * publish(): a served directory for one corpus variant: the pool (hard
@@ -54,6 +57,21 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def free_low_port():
+    """A free port below 32768 (apt-cacher-ng 3.7 cannot bind higher ones:
+    "Error resolving address for binding")."""
+    import random
+    for _ in range(200):
+        port = random.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below 32768")
 
 
 def _port_open(port):
@@ -118,10 +136,12 @@ DEFAULT_SERVER = """\
 class Nginx:
     """`server`: the body of the server block (after `listen`), default a
     static root. `worker_user`: run the worker as this user (master
-    process on, as in production) instead of one process as root."""
+    process on, as in production) instead of one process as root.
+    `low_port`: listen below 32768 (for apt-cacher-ng)."""
 
-    def __init__(self, root, workdir, server=None, worker_user=None):
+    def __init__(self, root, workdir, server=None, worker_user=None, low_port=False):
         self.root = Path(root).resolve()
+        self.pick_port = free_low_port if low_port else free_port
         self.prefix = Path(workdir).resolve()
         self.server = server if server is not None else DEFAULT_SERVER.format(root=self.root)
         self.worker_user = worker_user
@@ -141,7 +161,7 @@ class Nginx:
             master, user = "off", "user root;" if os.geteuid() == 0 else ""
         last = ""
         for _ in range(5):  # a free port may be taken before nginx binds it
-            self.port = free_port()
+            self.port = self.pick_port()
             conf = self.prefix / "nginx.conf"
             conf.write_text(NGINX_CONF.format(master=master, user=user, prefix=self.prefix,
                                               port=self.port, server=self.server))
@@ -259,6 +279,77 @@ class Squid:
     def log_lines(self):
         log = self.dir / "access.log"
         return log.read_text(errors="replace").splitlines() if log.exists() else []
+
+
+ACNG_CONF = """\
+Port: {port}
+BindAddress: 127.0.0.1
+CacheDir: {dir}/cache
+LogDir: {dir}/log
+PidFile: {dir}/acng.pid
+ForeGround: 1
+ExThreshold: 4
+AllowUserPorts: 80 {allow_port}
+"""
+
+
+class AptCacherNg:
+    """apt-cacher-ng -c DIR in the foreground as user apt-cacher-ng.
+    `origin_port`: the port of the server it may fetch from (it refuses
+    ports other than 80 unless told)."""
+
+    USER = "apt-cacher-ng"
+
+    def __init__(self, origin_port):
+        self.origin_port = origin_port
+        self.dir = None
+        self.proc = None
+        self.port = None
+
+    def url_for(self, origin_url):
+        """The apt-cacher-ng URL form of `origin_url` (http://HOST:PORT/p/)."""
+        rest = origin_url.split("://", 1)[1]
+        return f"http://127.0.0.1:{self.port}/{rest}"
+
+    def start(self):
+        import pwd
+        import tempfile
+        exe = "/usr/sbin/apt-cacher-ng"
+        if not os.access(exe, os.X_OK):
+            raise RuntimeError("the site cache test needs apt-cacher-ng (apt-get install apt-cacher-ng; "
+                               ".ci/install-deps does)")
+        user = pwd.getpwnam(self.USER)
+        self.dir = Path(tempfile.mkdtemp(prefix="jigdoofus-acng-"))
+        os.chmod(self.dir, 0o755)
+        for sub in ("cache", "log", "conf"):
+            (self.dir / sub).mkdir()
+        for p in [self.dir] + [self.dir / sub for sub in ("cache", "log", "conf")]:
+            os.chown(p, user.pw_uid, user.pw_gid)
+        last = ""
+        for _ in range(3):
+            self.port = free_low_port()
+            (self.dir / "conf" / "acng.conf").write_text(
+                ACNG_CONF.format(port=self.port, dir=self.dir, allow_port=self.origin_port))
+            log = open(self.dir / "acng.out", "wb")
+            self.proc = subprocess.Popen(["runuser", "-u", self.USER, "--", exe, "-c", str(self.dir / "conf")],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            log.close()
+            deadline = time.time() + START_TIMEOUT_S
+            while time.time() < deadline and self.proc.poll() is None:
+                if _port_open(self.port):
+                    return self
+                time.sleep(0.05)
+            _stop_pid(self.proc, "apt-cacher-ng")
+            last = (self.dir / "acng.out").read_text(errors="replace")
+            for f in sorted((self.dir / "log").glob("*.err")):
+                last += f.read_text(errors="replace")
+        raise RuntimeError(f"apt-cacher-ng did not start: {last[-2000:]}")
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc, "apt-cacher-ng")
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class FaultServer:
@@ -433,6 +524,11 @@ class Net:
 
     def squid(self, snippet):
         s = Squid(snippet)
+        self.servers.append(s)
+        return s.start()
+
+    def apt_cacher_ng(self, origin_port):
+        s = AptCacherNg(origin_port)
         self.servers.append(s)
         return s.start()
 
