@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "fetch/mount/image_set.h"
+#include "fs/control_server.h"
 #include "fs/jigdo_fs.h"
 
 namespace jigdoofus {
@@ -408,8 +409,16 @@ int Serve(const CommandLine& cl, int report_fd) {
   fs_options.prefetch_threads = config.prefetch_threads;
   fs_options.read_ahead = config.read_ahead;
   JigdoFs fs(images->get(), fs_options);
+  // The control socket is named after the canonical mountpoint, resolved
+  // now: once mounted, resolving it would ask this (not yet serving) loop.
+  char real[PATH_MAX];
+  const std::string canonical = ::realpath(cl.mountpoint.c_str(), real) != nullptr ? real : cl.mountpoint;
   auto session = StartSession(cl, &fs);
   if (!session.ok()) return report.Fail(session.status().message());
+  ControlServer control(&fs, images->get());
+  if (Status cs = control.Start(canonical); !cs.ok()) {
+    report.Warn("jigdoofus-ctl will not reach this mount: " + cs.message());
+  }
 
   spdlog::info("mounted {} image(s) on {}", (*images)->images().size(), cl.mountpoint);
   report.Ready();

@@ -378,6 +378,7 @@ int JigdoFs::PlanRead(fuse_ino_t ino, uint64_t fh, uint64_t offset, size_t size,
       spdlog::debug("[{}] {}: read of {} bytes at {}: {}", tag, image->name, len, offset, st.message());
     } else {
       spdlog::warn("[{}] {}: read of {} bytes at {}: {}", tag, image->name, len, offset, st.message());
+      recent_failures_.Note(image->name, offset, len, tag, st);
     }
     return ErrnoFromStatus(st);
   }
@@ -495,6 +496,7 @@ std::string JigdoFs::StatusText() const {
              {"bytes_read", bytes_read_.load()},
              {"replies", {{"fd_backed", replies_fd_backed_.load()}, {"copied", replies_copied_.load()}}},
              {"failures", failures_.Snapshot()}};
+  j["recent_failures"] = recent_failures_.Snapshot();
   if (prefetcher_ != nullptr) {
     PrefetcherStats ps = prefetcher_->stats();
     j["fs"]["prefetch"] = {{"queued", ps.queued},   {"deduped", ps.deduped}, {"rejected", ps.rejected},

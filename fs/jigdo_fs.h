@@ -38,6 +38,7 @@
 #include "fs/buffer_pool.h"
 #include "fs/errno_map.h"
 #include "fs/read_reply.h"
+#include "fs/recent_failures.h"
 #include "fs/splice_budget.h"
 
 namespace jigdoofus {
@@ -129,6 +130,7 @@ class JigdoFs {
   uid_t uid_;
   gid_t gid_;
   FailureCounters failures_;
+  RecentFailures recent_failures_;
   std::atomic<uint64_t> reads_{0};
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> replies_fd_backed_{0};  // fd-backed, libfuse may splice

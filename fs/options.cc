@@ -29,7 +29,7 @@ namespace {
 
 constexpr const char* kMountUsage = "usage: jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT (see --help)";
 constexpr const char* kCatUsage =
-    "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] (see --help)";
+    "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE] (see --help)";
 
 // Long options that take a value, as "--name VALUE" or "--name=VALUE".
 constexpr std::array<std::string_view, 9> kValueOptions = {
@@ -431,13 +431,16 @@ Result<CatCommandLine> ParseCatCommandLine(int argc, char** argv) {
   AddImageOptions(app, values);
   app.add_option("--offset", offset, "First byte to write (default 0; K/M/G/T suffixes allowed)")->type_name("N");
   app.add_option("--length", length, "Number of bytes to write (default: to the end)")->type_name("N");
+  app.add_option("-o,--output", cl.output,
+                 "Write to FILE (as FILE.part, renamed when complete; progress on a terminal) instead of stdout")
+      ->type_name("FILE");
   AddLogLevel(app, cl.log_level);
   app.set_version_flag("-V,--version", std::string("jigdoofus-cat ") + JIGDOOFUS_VERSION);
   app.add_option("SOURCE[IMAGE-NAME]", positionals,
                  "a .jigdo file, directory of them, or URL; then the image to write (needed if several)")
       ->type_name("");
   app.formatter(std::make_shared<UsageFormatter>(
-      "Usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N]"));
+      "Usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE]"));
 
   JIGDOOFUS_RETURN_IF_ERROR(RunCli(app, std::move(args), &cl.help, &cl.version));
   if (cl.version) std::cout << "jigdoofus-cat " << JIGDOOFUS_VERSION << "\n";
@@ -456,6 +459,69 @@ Result<CatCommandLine> ParseCatCommandLine(int argc, char** argv) {
     cl.length = *n;
   }
   JIGDOOFUS_RETURN_IF_ERROR(FinishImageOptions(values, &cl.images));
+  return cl;
+}
+
+Result<CtlCommandLine> ParseCtlCommandLine(int argc, char** argv) {
+  static constexpr const char* kCtlUsage =
+      "usage: jigdoofus-ctl status MOUNTPOINT [--json] | prefetch MOUNTPOINT [IMAGE...] | "
+      "verify MOUNTPOINT [IMAGE...] | plan [MOUNT OPTIONS] SOURCE... (see --help)";
+  CtlCommandLine cl;
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  if (args.empty()) return Status::InvalidArgument(kCtlUsage);
+  if (args[0] == "-h" || args[0] == "--help") {
+    std::cout << "jigdoofus-ctl: see and steer jigdoofus mounts\n"
+                 "Usage:\n"
+                 "  jigdoofus-ctl status   MOUNTPOINT [--json]     what each image has, what is missing, downloads\n"
+                 "  jigdoofus-ctl prefetch MOUNTPOINT [IMAGE...]   fetch and verify everything still missing\n"
+                 "  jigdoofus-ctl verify   MOUNTPOINT [IMAGE...]   read images whole, check their checksums\n"
+                 "  jigdoofus-ctl plan [MOUNT OPTIONS] SOURCE... [--json]\n"
+                 "                                                 without mounting: local, cached, to download\n"
+                 "  jigdoofus-ctl VERB --help                      the options of a verb\n";
+    cl.help = true;
+    return cl;
+  }
+  if (args[0] == "-V" || args[0] == "--version") {
+    std::cout << "jigdoofus-ctl " << JIGDOOFUS_VERSION << "\n";
+    cl.version = true;
+    return cl;
+  }
+  cl.verb = args[0];
+  args.erase(args.begin());
+  CLI::App app("jigdoofus-ctl " + cl.verb, "jigdoofus-ctl " + cl.verb);
+  std::vector<std::string> positionals;
+  ImageOptionValues values;
+  if (cl.verb == "status") {
+    app.add_flag("--json", cl.json, "One JSON object (the mount's whole status document)");
+    app.add_option("MOUNTPOINT", positionals, "a jigdoofus mount")->type_name("");
+    app.formatter(std::make_shared<UsageFormatter>("Usage: jigdoofus-ctl status MOUNTPOINT [--json]"));
+  } else if (cl.verb == "prefetch" || cl.verb == "verify") {
+    app.add_option("MOUNTPOINT", positionals, "a jigdoofus mount, then image names (default: all)")->type_name("");
+    app.formatter(std::make_shared<UsageFormatter>("Usage: jigdoofus-ctl " + cl.verb + " MOUNTPOINT [IMAGE...]"));
+  } else if (cl.verb == "plan") {
+    std::vector<std::string> fuse_ignored;
+    std::vector<std::string> expanded;
+    JIGDOOFUS_RETURN_IF_ERROR(ExpandMountOptions(args, &expanded, &fuse_ignored));
+    args = std::move(expanded);
+    AddImageOptions(app, values);
+    app.add_flag("--json", cl.json, "One JSON object");
+    app.add_option("SOURCE", positionals, "a .jigdo file, directory of them, or URL")->type_name("");
+    app.formatter(std::make_shared<UsageFormatter>("Usage: jigdoofus-ctl plan [MOUNT OPTIONS] SOURCE... [--json]"));
+  } else {
+    return Status::InvalidArgument("unknown verb '" + cl.verb + "'; " + kCtlUsage);
+  }
+  AddLogLevel(app, cl.log_level);
+  JIGDOOFUS_RETURN_IF_ERROR(RunCli(app, std::move(args), &cl.help, &cl.version));
+  if (cl.help) return cl;
+  if (positionals.empty()) return Status::InvalidArgument(kCtlUsage);
+  if (cl.verb == "plan") {
+    for (const std::string& p : positionals) cl.images.sources.push_back(SourceArg(p));
+    JIGDOOFUS_RETURN_IF_ERROR(FinishImageOptions(values, &cl.images));
+    return cl;
+  }
+  if (cl.verb == "status" && positionals.size() != 1) return Status::InvalidArgument(kCtlUsage);
+  cl.mountpoint = Absolute(positionals[0]);
+  cl.names.assign(positionals.begin() + 1, positionals.end());
   return cl;
 }
 

@@ -45,10 +45,11 @@ std::vector<std::string> FuseArgs(const CommandLine& cl);
 Result<uint64_t> ParseSize(const std::string& text);
 
 // Command line of jigdoofus-cat (shares the image options above):
-//   jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N]
+//   jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE]
 struct CatCommandLine {
   ImageSetOptions images;
   std::string image;                // empty: the only image of SOURCE
+  std::string output;               // -o FILE; empty: stdout
   uint64_t offset = 0;
   std::optional<uint64_t> length;   // unset: to the end of the image
   std::string log_level = "warn";
@@ -56,6 +57,23 @@ struct CatCommandLine {
   bool version = false;
 };
 Result<CatCommandLine> ParseCatCommandLine(int argc, char** argv);
+
+// Command line of jigdoofus-ctl (CONTRACT.md, "Operating a mount"):
+//   jigdoofus-ctl status   MOUNTPOINT [--json]
+//   jigdoofus-ctl prefetch MOUNTPOINT [IMAGE...]
+//   jigdoofus-ctl verify   MOUNTPOINT [IMAGE...]
+//   jigdoofus-ctl plan     [MOUNT OPTIONS] SOURCE... [--json]
+struct CtlCommandLine {
+  std::string verb;                 // status, prefetch, verify, plan
+  std::string mountpoint;           // absolute (status, prefetch, verify)
+  std::vector<std::string> names;   // images (prefetch, verify); empty: all
+  bool json = false;                // status, plan
+  ImageSetOptions images;           // plan: the mount options and SOURCEs
+  std::string log_level = "warn";
+  bool help = false;
+  bool version = false;
+};
+Result<CtlCommandLine> ParseCtlCommandLine(int argc, char** argv);
 
 // $XDG_CACHE_HOME/jigdoofus, else $HOME/.cache/jigdoofus (empty if neither
 // can be found).

@@ -1,8 +1,11 @@
-// jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N]
+// jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE]
 //
-// Writes an image (or a byte range of it) to stdout, assembled exactly as
-// the mount would serve it, without FUSE. Exit 0 on success, 1 with a
+// Writes an image (or a byte range of it) to stdout or FILE, assembled
+// exactly as the mount would serve it, without FUSE. FILE is written as
+// FILE.part and renamed when complete; an image is never written to a
+// terminal. Exit 0 on success, 1 with a
 // one-line error on failure, 2 on a usage error.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,26 +18,25 @@
 #include <string>
 
 #include "core/malloc_arenas.h"
-#include "core/prefetcher.h"
 #include "fetch/mount/image_set.h"
+#include "fetch/mount/image_stream.h"
 #include "fs/options.h"
+#include "tools/progress_line.h"
 
 namespace jigdoofus {
 namespace {
-
-constexpr size_t kChunk = size_t{4} << 20;
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "jigdoofus-cat: %s\n", message.c_str());
   return 1;
 }
 
-Status WriteAll(int fd, const uint8_t* data, size_t size) {
+Status WriteAll(int fd, const uint8_t* data, size_t size, const std::string& name) {
   size_t done = 0;
   while (done < size) {
     ssize_t n = ::write(fd, data + done, size - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno("stdout", errno);
+    if (n < 0) return Status::FromErrno(name, errno);
     done += static_cast<size_t>(n);
   }
   return Status::OK();
@@ -80,30 +82,42 @@ int Run(int argc, char** argv) {
   const OpenImage* image = PickImage(**set, cl->image, &error);
   if (image == nullptr) return Fail(error);
 
-  uint64_t size = image->reader->size();
-  uint64_t offset = std::min(cl->offset, size);
-  uint64_t end = cl->length ? offset + std::min(*cl->length, size - offset) : size;
-  auto buf = std::make_unique_for_overwrite<uint8_t[]>(kChunk);
-  // The slices ahead of the output are verified (local) or downloaded
-  // (mirrors) by --jobs threads while earlier bytes are written, as for a
-  // sequential reader of the mount.
-  PrefetcherOptions po;
-  po.threads = config.prefetch_threads;
-  po.fetch_timeout_s = config.fetch_timeout_s;
-  Prefetcher prefetcher(po);
-  ReadAhead read_ahead(&image->reader->map(), &image->reader->slices(), &prefetcher, config.read_ahead);
-  while (offset < end) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kChunk, end - offset));
-    read_ahead.OnRead(offset, want);
-    FetchContext ctx;
-    ctx.deadline = DeadlineIn(config.fetch_timeout_s);
-    auto got = image->reader->ReadAt(offset, std::span<uint8_t>(buf.get(), want), ctx);
-    if (!got.ok()) return Fail(image->name + ": " + got.status().message());
-    if (*got == 0) return Fail(image->name + ": unexpected end of image at offset " + std::to_string(offset));
-    Status st = WriteAll(STDOUT_FILENO, buf.get(), *got);
-    if (!st.ok()) return Fail(st.message());
-    offset += *got;
+  const uint64_t size = image->reader->size();
+  const uint64_t offset = std::min(cl->offset, size);
+  const uint64_t end = cl->length ? offset + std::min(*cl->length, size - offset) : size;
+
+  int out_fd = STDOUT_FILENO;
+  std::string part;
+  if (cl->output.empty()) {
+    if (::isatty(STDOUT_FILENO) == 1) {
+      return Fail("will not write an image to a terminal; redirect it (> image.iso) or use -o FILE");
+    }
+  } else {
+    // FILE.part until the last byte is written: an interrupted run leaves
+    // nothing that looks complete.
+    part = cl->output + ".part";
+    out_fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (out_fd < 0) return Fail(part + ": " + std::strerror(errno));
   }
+  const std::string out_name = cl->output.empty() ? "stdout" : part;
+  ProgressLine progress(stderr, image->name + ": ", std::chrono::seconds(0));
+  uint64_t written = 0;
+  Status st = StreamImage(*image, offset, end, config, [&](std::span<const uint8_t> chunk) {
+    JIGDOOFUS_RETURN_IF_ERROR(WriteAll(out_fd, chunk.data(), chunk.size(), out_name));
+    written += chunk.size();
+    if (!cl->output.empty()) progress.Update(written, end - offset);
+    return Status::OK();
+  });
+  if (!cl->output.empty()) {
+    if (st.ok() && ::fsync(out_fd) != 0) st = Status::FromErrno(part + ": fsync", errno);
+    if (::close(out_fd) != 0 && st.ok()) st = Status::FromErrno(part + ": close", errno);
+    if (st.ok() && ::rename(part.c_str(), cl->output.c_str()) != 0) {
+      st = Status::FromErrno("rename " + part + " to " + cl->output, errno);
+    }
+    progress.Finish(st.ok() ? "done" : "failed");
+    if (!st.ok()) return Fail(st.message() + " (the partial output stays in " + part + ")");
+  }
+  if (!st.ok()) return Fail(st.message());
   return 0;
 }
 

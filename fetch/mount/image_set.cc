@@ -4,6 +4,7 @@
 #include "fetch/mount/image_set.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "core/literal_store.h"
 #include "core/template_index.h"
 #include "core/uri.h"
+#include "fetch/mount/image_availability.h"
 #include "fetch/transport/document_fetcher.h"
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/local_tree_source.h"
@@ -384,6 +386,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
       open.source = j.path;
       open.jigdo = j.file;
       open.reader = std::make_unique<ImageReader>(shared_index, literals, resolver);
+      open.resolver = resolver;
       set->images_.push_back(std::move(open));
       s.infos.push_back({file->name(), jigdo_index});
     }
@@ -391,21 +394,52 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
   return set;
 }
 
+ImageSet::SliceOrigin ImageSet::Locate(const OpenImage& image, const SliceId& id) const {
+  SliceRequest request;
+  request.id = id;
+  request.jigdo = image.jigdo.get();
+  request.locations = image.jigdo->LocationsFor(id.digest);
+  if (state_->mirror && state_->mirror->HasVerified(request)) return SliceOrigin::kCached;
+  for (SliceSource* local : {static_cast<SliceSource*>(state_->local.get()), static_cast<SliceSource*>(state_->scan.get())}) {
+    if (local != nullptr && local->Open(request, FetchContext{}).ok()) return SliceOrigin::kLocal;
+  }
+  return SliceOrigin::kDownload;
+}
+
+std::optional<ImageSet::CacheUse> ImageSet::CacheUsage() const {
+  if (!state_->chunks) return std::nullopt;
+  auto stats = state_->chunks->Stats();
+  if (!stats.ok()) return std::nullopt;
+  return CacheUse{stats->bytes_used, stats->bound};
+}
+
 std::string ImageSet::StatusJson() const {
   using nlohmann::json;
   json out;
   out["version"] = JIGDOOFUS_VERSION;
+  out["pid"] = ::getpid();
+  out["uid"] = ::getuid();
   out["cache_dir"] = config_.user.cache_dir;
   out["offline"] = config_.user.offline;
   json images = json::array();
   for (size_t i = 0; i < images_.size(); ++i) {
     const OpenImage& image = images_[i];
     const State::ImageInfo& info = state_->infos[i];
-    images.push_back({{"name", image.name},
-                      {"size", image.reader->size()},
-                      {"source", image.source},
-                      {"template", info.template_path},
-                      {"slices", image.reader->index().slices().size()}});
+    const ImageAvailability a = Availability(image);
+    json entry = {{"name", image.name},
+                  {"size", image.reader->size()},
+                  {"source", image.source},
+                  {"template", info.template_path},
+                  {"slices", a.slices},
+                  {"slices_available", a.slices_available},
+                  {"literal_bytes", a.literal_bytes},
+                  {"available_bytes", a.available_bytes},
+                  {"missing_bytes", a.missing_bytes},
+                  {"missing_slice_bytes", a.missing_slice_bytes}};
+    if (const auto& d = image.reader->index().image_digest()) {
+      entry["checksum"] = {{"algo", HashAlgoName(d->algo)}, {"hex", d->ToHex()}};
+    }
+    images.push_back(std::move(entry));
   }
   out["images"] = std::move(images);
   json resolvers = json::array();
@@ -452,6 +486,26 @@ std::string ImageSet::StatusJson() const {
       LmdbEnv::GroupCommitStats g = state_->env->group_commit_stats();
       out["cache"]["group_commits"] = {{"transactions", g.transactions}, {"writes", g.ops}, {"fallbacks", g.fallbacks}};
     }
+  }
+  if (state_->mirror) {
+    const TransferSnapshot t = state_->mirror->Transfers();
+    json in_flight = json::array();
+    for (const auto& f : t.in_flight) {
+      in_flight.push_back({{"url", f.url}, {"size", f.size}, {"bytes", f.bytes}, {"seconds", f.seconds}});
+    }
+    std::map<std::string, double> backoff;
+    for (const auto& [server, seconds] : state_->mirror->ServersInBackoff()) backoff[server] = seconds;
+    json servers = json::array();
+    for (const auto& sv : t.servers) {
+      json e = {{"server", sv.server}, {"bytes", sv.bytes},     {"rate_bps", sv.rate_bps},
+                {"ok", sv.ok},         {"failed", sv.failed},   {"in_flight", sv.in_flight},
+                {"health", backoff.count(sv.server) ? "backing off" : "ok"}};
+      if (backoff.count(sv.server)) e["retry_in_s"] = backoff[sv.server];
+      if (!sv.last_error.empty()) e["last_error"] = sv.last_error;
+      servers.push_back(std::move(e));
+    }
+    out["transfers"] = {{"rate_bps", t.rate_bps}, {"bytes", t.bytes}, {"in_flight", std::move(in_flight)},
+                        {"servers", std::move(servers)}};
   }
   if (state_->downloader) {
     DownloaderStats d = state_->downloader->stats();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "core/jigdo_file.h"
 #include "core/result.h"
 #include "fetch/mount/mount_config.h"
+#include "fetch/sources/slice_resolver.h"
 
 namespace jigdoofus {
 
@@ -30,6 +32,7 @@ struct OpenImage {
   std::string source;                   // the .jigdo it came from
   std::shared_ptr<const JigdoFile> jigdo;
   std::unique_ptr<ImageReader> reader;
+  std::shared_ptr<SliceResolver> resolver;  // the reader's slices (shared by the .jigdo's images)
 };
 
 class ImageSet {
@@ -47,6 +50,18 @@ class ImageSet {
   // Human/machine-readable state (counters per cause, slices verified...),
   // served as the hidden status file. JSON text.
   std::string StatusJson() const;
+  // Bytes in the chunk cache and its effective bound (none: no cache).
+  struct CacheUse {
+    uint64_t used = 0;
+    uint64_t bound = 0;
+  };
+  std::optional<CacheUse> CacheUsage() const;
+  // Where a slice of `image` would come from, for planning: complete in
+  // the cache (kCached), in a local tree, a file: server or a scanned tree
+  // (kLocal: found and verified now, hashed unless a record says so), or
+  // only from a server (kDownload). Never downloads.
+  enum class SliceOrigin { kCached, kLocal, kDownload };
+  SliceOrigin Locate(const OpenImage& image, const SliceId& id) const;
 
  private:
   ImageSet() = default;

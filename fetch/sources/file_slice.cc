@@ -147,4 +147,12 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyLocalFile(const SliceId& id, 
   return VerifyLocalFile(id, path, store, ctx, nullptr);
 }
 
+bool HasVerificationRecord(const SliceId& id, int fd, VerificationStore* store) {
+  if (store == nullptr) return false;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) != id.size) return false;
+  std::optional<Digest> known = store->Lookup(FileKey::FromStat(st), id.digest.algo);
+  return known && *known == id.digest;
+}
+
 }  // namespace jigdoofus

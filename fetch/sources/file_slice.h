@@ -69,4 +69,9 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, c
                                                             const FetchContext& ctx,
                                                             VerifyDetail* detail = nullptr);
 
+// Whether the file open at `fd` is a regular file of the slice's size
+// with a verification record in `store` (still matching its stat) that
+// says it holds the slice: no hashing. False without a store.
+bool HasVerificationRecord(const SliceId& id, int fd, VerificationStore* store);
+
 }  // namespace jigdoofus

@@ -17,13 +17,6 @@
 namespace jigdoofus {
 namespace {
 
-// One place to look. `dir` empty: `path` is a file: URL's path (no bound).
-struct Candidate {
-  std::string dir;
-  std::string path;
-  std::string display() const { return dir.empty() ? path : dir + "/" + path; }
-  bool operator<(const Candidate& o) const { return std::tie(dir, path) < std::tie(o.dir, o.path); }
-};
 
 void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
   for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) s.replace(pos, from.size(), to);
@@ -61,8 +54,7 @@ LocalTreeSource::LocalTreeSource(std::map<std::string, std::string> labels, File
   for (auto& [label, dir] : labels) labels_.emplace(label, AbsoluteDir(dir));
 }
 
-Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRequest& request,
-                                                                 const FetchContext& ctx) {
+std::vector<LocalTreeSource::Candidate> LocalTreeSource::CandidatesFor(const SliceRequest& request) const {
   std::vector<Candidate> candidates;
   std::set<Candidate> seen;
   auto add = [&](Candidate c) {
@@ -151,7 +143,27 @@ Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRe
       add({root, abs.substr(root.size() + (root == "/" ? 0 : 1))});
     }
   }
+  return candidates;
+}
 
+bool LocalTreeSource::HasVerified(const SliceRequest& request) {
+  if (store_ == nullptr) return false;
+  for (const Candidate& c : CandidatesFor(request)) {
+    UniqueFd fd;
+    if (c.dir.empty()) {
+      fd = UniqueFd(::open(c.path.c_str(), kSliceOpenFlags));
+    } else {
+      Result<UniqueFd> opened = OpenBeneath(c.dir, c.path, kSliceOpenFlags);
+      if (opened.ok()) fd = std::move(opened).value();
+    }
+    if (fd.valid() && HasVerificationRecord(request.id, fd.get(), store_)) return true;
+  }
+  return false;
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> LocalTreeSource::Open(const SliceRequest& request,
+                                                                 const FetchContext& ctx) {
+  const std::vector<Candidate> candidates = CandidatesFor(request);
   std::string tried;
   FailureTally failures;
   for (const Candidate& c : candidates) {

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cache/verification_store.h"
@@ -44,8 +45,20 @@ class LocalTreeSource final : public SliceSource {
   const char* name() const override { return "local"; }
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
+  // A candidate file with a verification record that still matches it.
+  bool HasVerified(const SliceRequest& request) override;
 
  private:
+  // One place to look. `dir` empty: `path` is a file: URL's path (no bound).
+  struct Candidate {
+    std::string dir;
+    std::string path;
+    std::string display() const { return dir.empty() ? path : dir + "/" + path; }
+    bool operator<(const Candidate& o) const { return std::tie(dir, path) < std::tie(o.dir, o.path); }
+  };
+  // Every place the request's locations name, in order, without duplicates.
+  std::vector<Candidate> CandidatesFor(const SliceRequest& request) const;
+
   std::map<std::string, std::string> labels_;
   FileUrlScope scope_;
   VerificationStore* store_;

@@ -120,6 +120,24 @@ void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
   in_memory_.push_front(std::move(slice));
 }
 
+DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
+                                       const FetchContext& ctx) {
+  CountingSink counted(&sink, transfers_.Begin(url, request.id.size));
+  return DownloadSlice(*downloader_, url, request.id, counted, ctx);
+}
+
+TransferSnapshot MirrorSource::Transfers() const { return transfers_.Snapshot(); }
+
+std::vector<std::pair<std::string, double>> MirrorSource::ServersInBackoff() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, double>> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [server, h] : health_) {
+    if (h.retry_after > now) out.emplace_back(server, std::chrono::duration<double>(h.retry_after - now).count());
+  }
+  return out;
+}
+
 DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const std::string& url,
                                               const FetchContext& ctx) {
   MemorySink sink(request.id, memory_);
@@ -136,7 +154,7 @@ DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const
                                      " bytes for slices held in memory now; raise --cache-size to read it");
     return out;
   }
-  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, sink, ctx);
+  DownloadOutcome out = Download(request, url, sink, ctx);
   if (out.kind == DownloadOutcome::Kind::kStored) {
     ++stats_.kept_in_memory;
     KeepInMemory(out.slice);
@@ -155,7 +173,7 @@ DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::
     switch (admitted->admission) {
       case Admission::kWrite: {
         CacheSink sink(std::move(admitted->writer));
-        DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, sink, ctx);
+        DownloadOutcome out = Download(request, url, sink, ctx);
         if (out.kind == DownloadOutcome::Kind::kSinkFailed && out.status.code() == Status::Code::kNoSpace) {
           // The disk stayed full although the cache evicted: this reader
           // still gets the slice, from memory.
@@ -181,6 +199,12 @@ DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::
     }
   }
   return FetchIntoMemory(request, url, ctx);
+}
+
+bool MirrorSource::HasVerified(const SliceRequest& request) {
+  Result<bool> cached = store_->Contains(request.id);
+  if (cached.ok() && *cached) return true;
+  return FindInMemory(request.id) != nullptr;
 }
 
 Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceRequest& request,
@@ -215,6 +239,7 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
     stats_.bytes_downloaded += out.bytes;
     switch (out.kind) {
       case DownloadOutcome::Kind::kStored:
+        transfers_.Finished(c.url, true, "");
         NoteServer(c.url, FetchError::kOk);
         ++stats_.downloads_ok;
         return out.slice;
@@ -225,6 +250,7 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
         ++stats_.bad_checksum;
         [[fallthrough]];
       case DownloadOutcome::Kind::kServerFailed:
+        transfers_.Finished(c.url, false, out.status.message());
         NoteServer(c.url, out.server);
         ++stats_.downloads_failed;
         spdlog::info("mirror: {}", out.status.message());

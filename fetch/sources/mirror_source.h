@@ -38,6 +38,7 @@
 #include "fetch/sources/memory_slice.h"
 #include "fetch/sources/slice_download.h"
 #include "fetch/sources/slice_source.h"
+#include "fetch/sources/transfer_log.h"
 
 namespace jigdoofus {
 
@@ -69,12 +70,18 @@ class MirrorSource final : public SliceSource {
   const char* name() const override { return "mirror"; }
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
+  // Complete in the cache, or held in memory.
+  bool HasVerified(const SliceRequest& request) override;
   const MirrorSourceStats& stats() const { return stats_; }
   uint64_t memory_used() const { return memory_->used(); }
 
   // The candidate URLs for a request, in the order they would be tried
   // (without the health reordering). Exposed for tests and the status file.
   std::vector<std::string> CandidateUrls(const SliceRequest& request) const;
+  // Downloads in flight, rates, per server totals (fetch/transfer_log.h).
+  TransferSnapshot Transfers() const;
+  // Servers backed off now, with the seconds until they are tried first again.
+  std::vector<std::pair<std::string, double>> ServersInBackoff();
 
  private:
   struct Candidate {
@@ -84,6 +91,9 @@ class MirrorSource final : public SliceSource {
   std::vector<Candidate> Candidates(const SliceRequest& request) const;
   // One candidate: admission, then the download into the cache or memory.
   DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
+  // DownloadSlice into `sink`, listed in transfers_ while it runs.
+  DownloadOutcome Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
+                           const FetchContext& ctx);
   DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
   void NoteServer(const std::string& url, FetchError error);
   bool InBackoff(const std::string& url);
@@ -96,6 +106,7 @@ class MirrorSource final : public SliceSource {
   MirrorSourceOptions options_;
   std::shared_ptr<MemoryBudget> memory_;
   MirrorSourceStats stats_;
+  TransferLog transfers_;
 
   struct Health {
     int consecutive_failures = 0;

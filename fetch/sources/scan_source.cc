@@ -160,4 +160,19 @@ Result<std::shared_ptr<const VerifiedSlice>> ScanSource::Open(const SliceRequest
                           std::to_string(paths.size()) + " candidates");
 }
 
+bool ScanSource::HasVerified(const SliceRequest& request) {
+  std::vector<std::string> paths;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!walked_) return false;  // not known yet: not verified
+    auto [first, last] = by_size_.equal_range(request.id.size);
+    for (auto it = first; it != last; ++it) paths.push_back(it->second);
+  }
+  for (const std::string& path : paths) {
+    UniqueFd fd(::open(path.c_str(), kSliceOpenFlags));
+    if (fd.valid() && HasVerificationRecord(request.id, fd.get(), store_)) return true;
+  }
+  return false;
+}
+
 }  // namespace jigdoofus

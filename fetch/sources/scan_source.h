@@ -33,6 +33,9 @@ class ScanSource final : public SliceSource {
   const char* name() const override { return "scan"; }
   Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                     const FetchContext& ctx) override;
+  // A file of the slice's size with a matching verification record (once
+  // the walk is done).
+  bool HasVerified(const SliceRequest& request) override;
 
  private:
   class MemoStore;

@@ -167,11 +167,25 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
   return result;
 }
 
-Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId& slice, const FetchContext& ctx) {
+SliceRequest SliceResolver::RequestFor(const SliceId& slice) const {
   SliceRequest request;
   request.id = slice;
   request.jigdo = jigdo_.get();
   if (jigdo_ != nullptr) request.locations = jigdo_->LocationsFor(slice.digest);
+  return request;
+}
+
+bool SliceResolver::Available(const SliceId& slice) {
+  if (IsOpen(slice)) return true;
+  const SliceRequest request = RequestFor(slice);
+  for (SliceSource* source : sources_) {
+    if (source->HasVerified(request)) return true;
+  }
+  return false;
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId& slice, const FetchContext& ctx) {
+  const SliceRequest request = RequestFor(slice);
   const std::string what = "slice " + slice.digest.ToBase64() + " (" + std::to_string(slice.size) + " bytes)";
 
   FailureTally failures;

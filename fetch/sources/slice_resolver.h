@@ -48,11 +48,15 @@ class SliceResolver final : public SliceProvider {
   // Drops the open slice kept for `slice` (it went bad or was evicted).
   void Forget(const SliceId& slice) override;
   bool IsOpen(const SliceId& slice) const override;
+  // Whether the slice can be served now without the network: kept open,
+  // or a source holds it verified (SliceSource::HasVerified).
+  bool Available(const SliceId& slice);
   const ResolverStats& stats() const { return stats_; }
 
  private:
   struct Flight;
   using LruList = std::list<std::shared_ptr<const VerifiedSlice>>;
+  SliceRequest RequestFor(const SliceId& slice) const;
   // Runs the sources for `slice` (the leader's work; no lock held).
   Result<std::shared_ptr<const VerifiedSlice>> Fetch(const SliceId& slice, const FetchContext& ctx);
   // LRU helpers. REQUIRES: mu_ held.

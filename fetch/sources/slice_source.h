@@ -34,6 +34,11 @@ class SliceSource {
   // Thread-safe.
   virtual Result<std::shared_ptr<const VerifiedSlice>> Open(const SliceRequest& request,
                                                             const FetchContext& ctx) = 0;
+  // Whether Open() could produce the slice now, without the network, from
+  // bytes already verified (a verification record that still matches the
+  // file, a complete slice in the cache). Cheap (stat, lookups; no
+  // hashing, no download). For status and planning. Thread-safe.
+  virtual bool HasVerified(const SliceRequest& request) { return false; }
 };
 
 }  // namespace jigdoofus

@@ -34,6 +34,10 @@ def cat_binary():
     return _executable_from_env("JIGDOOFUS_CAT")
 
 
+def ctl_binary():
+    return _executable_from_env("JIGDOOFUS_CTL")
+
+
 def mounts_under(prefix):
     """Mount points (from /proc/self/mounts) at or below prefix."""
     prefix = str(prefix)

@@ -1,0 +1,55 @@
+#include "fetch/mount/image_prefetch.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace jigdoofus {
+
+Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s,
+                     std::shared_ptr<CancelSignal> cancel,
+                     const std::function<void(const JobProgress&)>& progress) {
+  std::vector<SliceId> missing;
+  JobProgress p;
+  for (const SliceId& id : image.reader->index().slices()) {
+    if (image.resolver->Available(id)) continue;
+    missing.push_back(id);
+    p.total_bytes += id.size;
+  }
+  std::mutex mu;
+  Status first_error;
+  std::atomic<size_t> next{0};
+  if (progress) progress(p);
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
+      if (cancel && cancel->fired()) return;
+      // Not cancelled once started: a slice being fetched when the user
+      // stops is finished and kept, so nothing is fetched twice.
+      FetchContext ctx;
+      ctx.deadline = DeadlineIn(fetch_timeout_s);
+      auto got = image.resolver->Get(missing[i], ctx);
+      std::lock_guard<std::mutex> lock(mu);
+      if (got.ok()) {
+        p.done_bytes += missing[i].size;
+      } else if (!(cancel && cancel->fired())) {
+        ++p.failed;
+        p.last_error = got.status().message();
+        if (first_error.ok()) first_error = got.status();
+      }
+      if (progress) progress(p);
+    }
+  };
+  std::vector<std::thread> workers;
+  const size_t n = std::clamp<size_t>(jobs, 1, std::max<size_t>(missing.size(), 1));
+  for (size_t t = 0; t < n; ++t) workers.emplace_back(work);
+  for (std::thread& t : workers) t.join();
+  if (cancel && cancel->fired()) return Status::Cancelled(image.name + ": prefetch stopped");
+  if (!first_error.ok()) {
+    return first_error.WithContext(image.name + ": " + std::to_string(p.failed) + " slice(s) could not be got");
+  }
+  return Status::OK();
+}
+
+}  // namespace jigdoofus

@@ -1,0 +1,125 @@
+// TransferLog: what the mirror source is downloading now and did lately,
+// for a mount's status: downloads in flight with their bytes so far, the
+// receive rate over the last seconds, per server its bytes, rate,
+// successes, failures and last error.
+//
+// Bytes count as they arrive (CountingSink), not when a slice completes,
+// so a slow download shows progress.
+//
+// Thread-safe. mu_ is a leaf lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fetch/sources/slice_sink.h"
+
+namespace jigdoofus {
+
+// Bytes per second over the last kWindow whole seconds.
+class RateMeter {
+ public:
+  static constexpr int kWindow = 10;
+  void Add(uint64_t bytes, std::chrono::steady_clock::time_point now);
+  double Rate(std::chrono::steady_clock::time_point now) const;
+
+ private:
+  static constexpr int kSlots = kWindow + 2;
+  uint64_t bytes_[kSlots] = {};
+  int64_t second_[kSlots] = {};
+};
+
+struct TransferSnapshot {
+  struct InFlight {
+    std::string url;
+    uint64_t size = 0;   // the slice's size
+    uint64_t bytes = 0;  // received so far
+    double seconds = 0;  // since it started
+  };
+  struct Server {
+    std::string server;  // scheme://host:port
+    uint64_t bytes = 0;  // received from it, in all
+    double rate_bps = 0;
+    uint64_t ok = 0;
+    uint64_t failed = 0;
+    std::string last_error;
+    int in_flight = 0;
+  };
+  std::vector<InFlight> in_flight;
+  double rate_bps = 0;
+  uint64_t bytes = 0;  // received in all (partial downloads included)
+  std::vector<Server> servers;
+};
+
+class TransferLog {
+ public:
+  class Transfer;
+  // Registers a download of `size` bytes from `url`; it is listed in flight
+  // until the returned object is destroyed.
+  std::shared_ptr<Transfer> Begin(const std::string& url, uint64_t size);
+  // How a download from `url` ended (after its Transfer is gone or not).
+  void Finished(const std::string& url, bool ok, const std::string& error);
+  TransferSnapshot Snapshot() const;
+
+ private:
+  struct Entry {
+    std::string url;
+    std::string server;
+    uint64_t size = 0;
+    uint64_t bytes = 0;
+    std::chrono::steady_clock::time_point started;
+  };
+  struct ServerState {
+    uint64_t bytes = 0;
+    RateMeter rate;
+    uint64_t ok = 0;
+    uint64_t failed = 0;
+    std::string last_error;
+  };
+  void Add(std::list<Entry>::iterator entry, uint64_t n);
+  void End(std::list<Entry>::iterator entry);
+
+  mutable std::mutex mu_;
+  std::list<Entry> in_flight_;                  // GUARDED_BY(mu_)
+  std::map<std::string, ServerState> servers_;  // GUARDED_BY(mu_)
+  RateMeter rate_;                              // GUARDED_BY(mu_)
+  uint64_t bytes_ = 0;                          // GUARDED_BY(mu_)
+};
+
+// One registered download; counts bytes as the sink takes them.
+class TransferLog::Transfer {
+ public:
+  Transfer(TransferLog* log, std::list<Entry>::iterator entry) : log_(log), entry_(entry) {}
+  ~Transfer() { log_->End(entry_); }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  void Add(uint64_t n) { log_->Add(entry_, n); }
+
+ private:
+  TransferLog* log_;
+  std::list<Entry>::iterator entry_;
+};
+
+// A SliceSink that tells a Transfer about every byte before passing it on.
+class CountingSink final : public SliceSink {
+ public:
+  CountingSink(SliceSink* inner, std::shared_ptr<TransferLog::Transfer> transfer)
+      : inner_(inner), transfer_(std::move(transfer)) {}
+  Status Append(std::span<const uint8_t> bytes) override {
+    transfer_->Add(bytes.size());
+    return inner_->Append(bytes);
+  }
+  Result<std::shared_ptr<const VerifiedSlice>> Finish() override { return inner_->Finish(); }
+
+ private:
+  SliceSink* inner_;
+  std::shared_ptr<TransferLog::Transfer> transfer_;
+};
+
+}  // namespace jigdoofus

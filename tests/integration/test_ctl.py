@@ -1,0 +1,240 @@
+"""jigdoofus-ctl against real mounts, and jigdoofus-cat -o.
+
+* status during a slow cold read over HTTP (a throttled mirror): downloads
+  in flight with their bytes, a rate, available + missing == size; after
+  the full read, missing == 0.
+* prefetch, then an --offline remount reads the whole image with zero
+  requests to the mirror.
+* prefetch interrupted (SIGINT, as Ctrl-C) and run again: it completes, and
+  no slice was fetched from the mirror twice.
+* verify: 0 on a good image; non-zero naming the image when the local tree
+  holds one damaged package.
+* plan on a partly local image: local, cached and to download add up with
+  the template bytes to the size; a cached image plans no download.
+* another user is refused; a directory that is not a mount is refused.
+* jigdoofus-cat -o FILE: FILE.part renamed at the end; an interrupted run
+  leaves only FILE.part; an image is never written to a terminal.
+"""
+
+import json
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+from itlib import checks, http, mounting
+
+VID = "xorriso-sha256-gzip"
+ENV = http.no_proxy_env()
+TIMEOUT_S = 120
+
+
+def ctl(*args, user=None, timeout=TIMEOUT_S):
+    cmd = [mounting.ctl_binary()] + [str(a) for a in args]
+    if user:
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+def status(mnt):
+    r = ctl("status", mnt, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def image_status(mnt, name):
+    s = status(mnt)
+    (img,) = [i for i in s["images"] if i["name"] == name]
+    assert img["available_bytes"] + img["missing_bytes"] == img["size"], img
+    return s, img
+
+
+def mount_url(jig, site_url, path, tmp_path, extra=()):
+    return jig.mount([site_url.rstrip("/") + path], cache_dir=tmp_path / "cache", extra=list(extra), env=ENV)
+
+
+def test_status_during_a_slow_cold_read(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site, fs, path, name = net.published_behind_fault_server(v)
+    fs.set_fault("/pool/*", "slow:400000")
+    m = mount_url(jig, fs.url, path, tmp_path, ["--jobs", "2"])
+    _, before = image_status(m.mountpoint, name)
+    assert before["missing_bytes"] > 0 and before["slices_available"] == 0
+    digest = {}
+    reader = threading.Thread(target=lambda: digest.update(sha=checks.sha256_file(m.path(name))))
+    reader.start()
+    seen_in_flight = seen_rate = False
+    deadline = time.time() + TIMEOUT_S
+    while reader.is_alive() and time.time() < deadline:
+        s, img = image_status(m.mountpoint, name)
+        t = s["transfers"]
+        if any(f["bytes"] > 0 for f in t["in_flight"]):
+            seen_in_flight = True
+        if t["rate_bps"] > 0 and t["servers"] and t["servers"][0]["rate_bps"] > 0:
+            seen_rate = True
+        time.sleep(0.3)
+    reader.join(TIMEOUT_S)
+    assert digest.get("sha") == checks.sha256_file(v.images[0].iso)
+    assert seen_in_flight, "no download in flight was ever shown with bytes"
+    assert seen_rate, "no download rate was ever shown"
+    _, after = image_status(m.mountpoint, name)
+    assert after["missing_bytes"] == 0 and after["available_bytes"] == after["size"]
+    text = ctl("status", m.mountpoint)
+    assert text.returncode == 0 and name in text.stdout and "available" in text.stdout, text.stdout
+
+
+def test_prefetch_then_offline_remount_makes_no_request(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, name = site.publish(v, [f"Debian={ng.url}"])
+    m = mount_url(jig, ng.url, path, tmp_path)
+    r = ctl("prefetch", m.mountpoint)
+    assert r.returncode == 0, r.stderr
+    assert f"{name}: complete" in r.stdout, r.stdout
+    _, img = image_status(m.mountpoint, name)
+    assert img["missing_bytes"] == 0
+    m.unmount()
+    before = sum(http.requested_pool_paths(ng.requests()).values())
+    assert before > 0
+    off = mount_url(jig, ng.url, path, tmp_path, ["--offline"])
+    assert checks.sha256_file(off.path(name)) == checks.sha256_file(v.images[0].iso)
+    assert sum(http.requested_pool_paths(ng.requests()).values()) == before
+
+
+def test_prefetch_interrupted_then_resumed_fetches_nothing_twice(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site, fs, path, name = net.published_behind_fault_server(v)
+    fs.set_fault("/pool/*", "slow:300000")
+    m = mount_url(jig, fs.url, path, tmp_path, ["--jobs", "2"])
+    p = subprocess.Popen([mounting.ctl_binary(), "prefetch", str(m.mountpoint)], env=ENV,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + TIMEOUT_S
+    while time.time() < deadline:
+        _, img = image_status(m.mountpoint, name)
+        if img["slices_available"] >= 2:
+            break
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)  # Ctrl-C
+    p.wait(TIMEOUT_S)
+    assert p.returncode != 0
+    _, partial = image_status(m.mountpoint, name)
+    assert 0 < partial["missing_bytes"] < partial["size"], partial
+    fs.clear_faults()
+    r = ctl("prefetch", m.mountpoint)
+    assert r.returncode == 0, r.stderr
+    _, done = image_status(m.mountpoint, name)
+    assert done["missing_bytes"] == 0
+    twice = {k: n for k, n in http.requested_pool_paths(fs.requests()).items() if n != 1}
+    assert not twice, f"fetched more than once: {twice}"
+    assert checks.sha256_file(m.path(name)) == checks.sha256_file(v.images[0].iso)
+
+
+def test_verify_good_and_damaged(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    name = v.images[0].name
+    good = jig.mount_variant(v)
+    r = ctl("verify", good.mountpoint)
+    assert r.returncode == 0, r.stderr
+    assert "matches the template" in r.stdout, r.stdout
+
+    # A copy of the tree with one package damaged (same size, one byte).
+    (label, tree), = v.local.items()
+    damaged = tmp_path / "damaged"
+    shutil.copytree(tree, damaged)
+    victim = max((p for p in damaged.rglob("*.deb")), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    bad = jig.mount([v.jigdo], extra=["--local", f"{label}={damaged}", "--offline"],
+                    cache_dir=tmp_path / "cache-bad")
+    r = ctl("verify", bad.mountpoint, name)
+    assert r.returncode != 0
+    assert name in r.stderr, r.stderr
+
+
+def test_plan_partly_local_then_cached(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    (label, tree), = v.local.items()
+    partial = tmp_path / "partial"
+    shutil.copytree(tree, partial)
+    debs = sorted(partial.rglob("*.deb"))
+    for p in debs[::2]:
+        p.unlink()
+    cache = tmp_path / "plan-cache"
+    r = ctl("plan", "--local", f"{label}={partial}", "--cache-dir", cache, "--offline", v.jigdo, "--json")
+    assert r.returncode == 0, r.stderr
+    (img,) = json.loads(r.stdout)["images"]
+    parts = img["literal_bytes"] + img["local_bytes"] + img["cached_bytes"] + img["download_bytes"]
+    assert parts == img["size"], img
+    assert img["local_bytes"] > 0 and img["download_bytes"] > 0 and img["cached_bytes"] == 0, img
+    # Everything local: nothing to download.
+    r = ctl("plan", "--local", f"{label}={tree}", "--cache-dir", cache, "--offline", v.jigdo, "--json")
+    (img,) = json.loads(r.stdout)["images"]
+    assert img["download_bytes"] == 0 and img["local_bytes"] + img["literal_bytes"] == img["size"], img
+    human = ctl("plan", "--local", f"{label}={partial}", "--cache-dir", cache, "--offline", v.jigdo)
+    assert human.returncode == 0 and "download" in human.stdout
+
+
+def test_plan_counts_the_cache(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site = net.site()
+    ng = net.nginx(site.root)
+    path, name = site.publish(v, [f"Debian={ng.url}"])
+    url = ng.url.rstrip("/") + path
+    r = ctl("plan", "--cache-dir", tmp_path / "cache", url, "--json")
+    (img,) = json.loads(r.stdout)["images"]
+    assert img["download_bytes"] == img["size"] - img["literal_bytes"], img
+    m = mount_url(jig, ng.url, path, tmp_path)
+    assert ctl("prefetch", m.mountpoint).returncode == 0
+    m.unmount()
+    r = ctl("plan", "--cache-dir", tmp_path / "cache", "--offline", url, "--json")
+    assert r.returncode == 0, r.stderr
+    (img,) = json.loads(r.stdout)["images"]
+    assert img["download_bytes"] == 0 and img["cached_bytes"] + img["literal_bytes"] == img["size"], img
+
+
+def test_other_users_and_non_mounts_are_refused(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    m = jig.mount_variant(v)
+    os.chmod(m.mountpoint.parent, 0o755)
+    r = ctl("status", m.mountpoint, user="nobody")
+    assert r.returncode == 1
+    assert "permission denied" in r.stderr or "Permission denied" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = ctl("status", tmp_path)
+    assert r.returncode == 1 and "not a mountpoint" in r.stderr, r.stderr
+    r = ctl("frobnicate", m.mountpoint)
+    assert r.returncode == 2
+
+
+def test_cat_output_file_is_renamed_only_when_complete(corpus, tmp_path):
+    v = corpus.variant(VID)
+    out = tmp_path / "out.iso"
+    cmd = [mounting.cat_binary(), "--offline", "--cache-dir", str(tmp_path / "cache")] + v.local_args() + \
+        [str(v.jigdo), "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == v.images[0].iso.read_bytes()
+    assert not (tmp_path / "out.iso.part").exists()
+
+    # Without the tree (and offline) the first slice fails: only the .part stays.
+    out2 = tmp_path / "broken.iso"
+    r = subprocess.run([mounting.cat_binary(), "--offline", "--cache-dir", str(tmp_path / "empty"),
+                        str(v.jigdo), "-o", str(out2)], capture_output=True, text=True,
+                       timeout=TIMEOUT_S, env=ENV)
+    assert r.returncode == 1 and "broken.iso.part" in r.stderr, r.stderr
+    assert not out2.exists() and (tmp_path / "broken.iso.part").exists()
+
+    # Never to a terminal.
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run(cmd[:-2], stdout=slave, stderr=subprocess.PIPE, text=True,
+                           timeout=TIMEOUT_S, env=ENV)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert r.returncode == 1 and "terminal" in r.stderr, r.stderr
