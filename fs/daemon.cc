@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
@@ -36,9 +37,19 @@ namespace {
 
 // ---------------------------------------------------------------- logging
 
-void SetUpLogging(bool to_syslog, const std::string& level) {
+// Where the log goes: `file` if given (appended), else syslog (the
+// daemon) or stderr (-f).
+Status SetUpLogging(bool to_syslog, const std::string& level, const std::string& file) {
   std::shared_ptr<spdlog::logger> logger;
-  if (to_syslog) {
+  if (!file.empty()) {
+    try {
+      auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
+      logger = std::make_shared<spdlog::logger>("jigdoofus", std::move(sink));
+    } catch (const spdlog::spdlog_ex& e) {
+      return Status::InvalidArgument("--log-file " + file + ": " + e.what());
+    }
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e jigdoofus[%P] %l: %v");
+  } else if (to_syslog) {
     auto sink = std::make_shared<spdlog::sinks::syslog_sink_mt>("jigdoofus", LOG_PID, LOG_DAEMON, true);
     logger = std::make_shared<spdlog::logger>("jigdoofus", std::move(sink));
     logger->set_pattern("%l: %v");
@@ -48,8 +59,9 @@ void SetUpLogging(bool to_syslog, const std::string& level) {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e jigdoofus[%P] %l: %v");
   }
   logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::warn);
+  logger->flush_on(file.empty() ? spdlog::level::warn : spdlog::level::info);
   spdlog::set_default_logger(std::move(logger));
+  return Status::OK();
 }
 
 // While set (on the thread doing the startup), libfuse's warnings and
@@ -465,7 +477,10 @@ int AwaitChild(pid_t child, int read_fd) {
 
 int RunJigdoofus(const CommandLine& cl) {
   if (cl.foreground) {
-    SetUpLogging(/*to_syslog=*/false, cl.log_level);
+    if (Status st = SetUpLogging(/*to_syslog=*/false, cl.log_level, cl.log_file); !st.ok()) {
+      std::fprintf(stderr, "jigdoofus: %s\n", st.message().c_str());
+      return 1;
+    }
     return Serve(cl, -1);
   }
   int fds[2];
@@ -483,8 +498,8 @@ int RunJigdoofus(const CommandLine& cl) {
   if (pid == 0) {
     ::close(fds[0]);
     ::setsid();
-    SetUpLogging(/*to_syslog=*/true, cl.log_level);
-    int rc = Serve(cl, fds[1]);
+    Status logging = SetUpLogging(/*to_syslog=*/true, cl.log_level, cl.log_file);
+    int rc = logging.ok() ? Serve(cl, fds[1]) : Reporter(fds[1]).Fail(logging.message());
     spdlog::shutdown();
     std::_Exit(rc);
   }

@@ -32,8 +32,8 @@ constexpr const char* kCatUsage =
     "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE] (see --help)";
 
 // Long options that take a value, as "--name VALUE" or "--name=VALUE".
-constexpr std::array<std::string_view, 9> kValueOptions = {
-    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout", "proxy"};
+constexpr std::array<std::string_view, 10> kValueOptions = {
+    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout", "proxy", "log-file"};
 // Long options without a value.
 constexpr std::array<std::string_view, 2> kFlagOptions = {"offline", "trust-file-urls"};
 
@@ -399,6 +399,9 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
                 "rw, nosuid, nodev, _netdev, x-* ... are ignored")
       ->type_name("OPTS");
   AddLogLevel(app, cl.log_level);
+  app.add_option("--log-file", cl.log_file,
+                 "Append the log to FILE instead of syslog (or stderr with -f): for systems without syslog")
+      ->type_name("FILE");
   app.set_version_flag("-V,--version", std::string("jigdoofus ") + JIGDOOFUS_VERSION);
   app.add_option("SOURCE...MOUNTPOINT", positionals, "the .jigdo sources, then the mount point")->type_name("");
   app.formatter(std::make_shared<UsageFormatter>("Usage: jigdoofus [OPTIONS] SOURCE [SOURCE...] MOUNTPOINT"));
@@ -413,6 +416,7 @@ Result<CommandLine> ParseCommandLine(int argc, char** argv) {
 
   cl.mountpoint = Absolute(positionals.back());
   positionals.pop_back();
+  if (!cl.log_file.empty()) cl.log_file = Absolute(cl.log_file);
   for (const std::string& s : positionals) cl.images.sources.push_back(SourceArg(s));
   JIGDOOFUS_RETURN_IF_ERROR(FinishImageOptions(values, &cl.images));
   if (cl.debug) cl.foreground = true;

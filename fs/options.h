@@ -26,6 +26,7 @@ struct CommandLine {
   bool single_thread = false;       // -s
   std::vector<std::string> fuse_options;  // passed to FUSE as -o
   std::string log_level = "info";
+  std::string log_file;             // --log-file (absolute); empty: syslog, or stderr with -f
   bool help = false;                // --help printed; exit 0
   bool version = false;             // --version printed; exit 0
 };

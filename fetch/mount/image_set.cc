@@ -22,6 +22,7 @@
 #include "core/template_index.h"
 #include "core/uri.h"
 #include "fetch/mount/image_availability.h"
+#include "fetch/mount/label_coverage.h"
 #include "fetch/transport/document_fetcher.h"
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/local_tree_source.h"
@@ -390,6 +391,27 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
       set->images_.push_back(std::move(open));
       s.infos.push_back({file->name(), jigdo_index});
     }
+  }
+  // Labels nothing can serve: said now, not at the first EIO.
+  for (const State::Jigdo& j : s.jigdos) {
+    LabelCoverageInput in;
+    in.jigdo = j.loaded.file.get();
+    for (const OpenImage& image : set->images_) {
+      if (image.jigdo == j.loaded.file) in.images.push_back(&image.reader->index());
+    }
+    in.local = &options.local;
+    in.mirrors = &options.mirrors;
+    in.offline = options.offline;
+    in.scanning = !options.scan.empty();
+    MirrorSource* mirror = s.mirror.get();
+    in.cached = [mirror, &j](const SliceId& id) {
+      if (mirror == nullptr) return false;
+      SliceRequest r;
+      r.id = id;
+      r.jigdo = j.loaded.file.get();
+      return mirror->HasVerified(r);
+    };
+    for (std::string& w : UncoveredLabelWarnings(in)) set->warnings_.push_back(std::move(w));
   }
   return set;
 }

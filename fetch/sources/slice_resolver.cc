@@ -206,7 +206,13 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId&
   }
   // Servers that could not be reached say most (the read may work later);
   // then other failures; a damaged copy only when nothing else went wrong.
-  if (!failures.unavailable.ok()) return failures.unavailable.WithContext(what);
+  if (!failures.unavailable.ok()) {
+    // "offline: not in the cache" alone hides where the local sources
+    // looked: say that too.
+    const Status& u = failures.unavailable;
+    if (failures.not_found.ok()) return u.WithContext(what);
+    return Status::Unavailable(u.message() + "; " + failures.not_found.message()).WithContext(what);
+  }
   if (!failures.other.ok()) return failures.other.WithContext(what);
   if (!failures.corruption.ok()) return failures.corruption.WithContext(what);
   return Status::NotFound("no local copy of " + what + "; tried: " + TriedList(request, sources_));

@@ -14,6 +14,9 @@
 * another user is refused; a directory that is not a mount is refused.
 * jigdoofus-cat -o FILE: FILE.part renamed at the end; an interrupted run
   leaves only FILE.part; an image is never written to a terminal.
+* Said at mount time: a label nothing can serve (--offline, no --local, an
+  empty cache) gets one warning naming it; offline, a failed read names
+  the local paths tried. --log-file receives the log.
 """
 
 import json
@@ -238,3 +241,35 @@ def test_cat_output_file_is_renamed_only_when_complete(corpus, tmp_path):
         os.close(slave)
         os.close(master)
     assert r.returncode == 1 and "terminal" in r.stderr, r.stderr
+
+
+def test_mount_warns_about_labels_nothing_can_serve(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    (label, tree), = v.local.items()
+    m = jig.mount([v.jigdo], extra=["--offline"], cache_dir=tmp_path / "empty-cache")
+    warnings = [ln for ln in m.stderr.splitlines() if "warning" in ln]
+    assert len(warnings) == 1, m.stderr
+    assert f"label '{label}'" in warnings[0] and "--offline" in warnings[0] and f"--local {label}=DIR" in warnings[0]
+    served = jig.mount_variant(v)  # --local: nothing to say
+    assert "warning" not in served.stderr, served.stderr
+
+    # Offline, a failed read says where the local copies were looked for.
+    empty = tmp_path / "empty-tree"
+    empty.mkdir()
+    r = subprocess.run([mounting.cat_binary(), "--offline", "--cache-dir", str(tmp_path / "empty-cache"),
+                        "--local", f"{label}={empty}", str(v.jigdo)], capture_output=True, text=True,
+                       timeout=TIMEOUT_S, env=ENV)
+    assert r.returncode == 1
+    assert "not in the cache" in r.stderr and str(empty) in r.stderr, r.stderr
+
+
+def test_log_file(corpus, jig, tmp_path):
+    v = corpus.variant(VID)
+    log = tmp_path / "logs" / "jigdoofus.log"
+    m = jig.mount([v.jigdo], extra=v.local_args() + ["--offline", "-o", f"log_file={log}"])
+    m.unmount()
+    deadline = time.time() + 10  # the daemon writes its last line as it exits
+    while f"unmounted {m.mountpoint}" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.1)
+    text = log.read_text()
+    assert f"mounted 1 image(s) on {m.mountpoint}" in text and f"unmounted {m.mountpoint}" in text, text
