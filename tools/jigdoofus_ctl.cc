@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -47,10 +48,18 @@ std::string Percent(uint64_t part, uint64_t whole) {
 // mount and that the socket is held by the mount's owner.
 Result<UniqueFd> Connect(const std::string& mountpoint) {
   char real[PATH_MAX];
-  if (::realpath(mountpoint.c_str(), real) == nullptr) {
+  std::string canonical;
+  if (::realpath(mountpoint.c_str(), real) != nullptr) {
+    canonical = real;
+  } else if (errno == EACCES) {
+    // Another user's FUSE mount may refuse even a stat of its root: its
+    // parent is enough to resolve the path.
+    const std::filesystem::path p(mountpoint);
+    if (::realpath(p.parent_path().c_str(), real) == nullptr) return Status::FromErrno(mountpoint, errno);
+    canonical = (std::filesystem::path(real) / p.filename()).string();
+  } else {
     return Status::FromErrno(mountpoint, errno);
   }
-  const std::string canonical = real;
   std::optional<MountInfo> info = FindMount(canonical);
   if (!info) return Status::NotFound(canonical + ": not a mountpoint");
   if (info->fstype != "fuse.jigdoofus") {

@@ -443,6 +443,8 @@ std::string ImageSet::StatusJson() const {
   out["uid"] = ::getuid();
   out["cache_dir"] = config_.user.cache_dir;
   out["offline"] = config_.user.offline;
+  // While anything downloads: the time left to have each image whole.
+  const double rate = state_->mirror ? state_->mirror->Transfers().rate_bps : 0.0;
   json images = json::array();
   for (size_t i = 0; i < images_.size(); ++i) {
     const OpenImage& image = images_[i];
@@ -458,6 +460,7 @@ std::string ImageSet::StatusJson() const {
                   {"available_bytes", a.available_bytes},
                   {"missing_bytes", a.missing_bytes},
                   {"missing_slice_bytes", a.missing_slice_bytes}};
+    if (rate > 0 && a.missing_slice_bytes > 0) entry["seconds_left"] = static_cast<double>(a.missing_slice_bytes) / rate;
     if (const auto& d = image.reader->index().image_digest()) {
       entry["checksum"] = {{"algo", HashAlgoName(d->algo)}, {"hex", d->ToHex()}};
     }

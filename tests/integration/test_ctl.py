@@ -11,7 +11,8 @@
   holds one damaged package.
 * plan on a partly local image: local, cached and to download add up with
   the template bytes to the size; a cached image plans no download.
-* another user is refused; a directory that is not a mount is refused.
+* another user is refused; a directory that is not a mount is refused; an
+  unprivileged user controls their own mount, and root can too.
 * jigdoofus-cat -o FILE: FILE.part renamed at the end; an interrupted run
   leaves only FILE.part; an image is never written to a terminal.
 * Said at mount time: a label nothing can serve (--offline, no --local, an
@@ -21,6 +22,7 @@
 
 import json
 import os
+from pathlib import Path
 import pty
 import shutil
 import signal
@@ -78,6 +80,8 @@ def test_status_during_a_slow_cold_read(corpus, jig, net, tmp_path):
             seen_in_flight = True
         if t["rate_bps"] > 0 and t["servers"] and t["servers"][0]["rate_bps"] > 0:
             seen_rate = True
+            if img["missing_bytes"] > 0:
+                assert img["seconds_left"] > 0, img
         time.sleep(0.3)
     reader.join(TIMEOUT_S)
     assert digest.get("sha") == checks.sha256_file(v.images[0].iso)
@@ -273,3 +277,35 @@ def test_log_file(corpus, jig, tmp_path):
         time.sleep(0.1)
     text = log.read_text()
     assert f"mounted 1 image(s) on {m.mountpoint}" in text and f"unmounted {m.mountpoint}" in text, text
+
+
+def test_unprivileged_user_and_root_control_the_users_mount(corpus, tmp_path):
+    v = corpus.variant(VID)
+    (label, tree), = v.local.items()
+    import tempfile
+    home = Path(tempfile.mkdtemp(prefix="jigdoofus-user-"))
+    fuse_mode = os.stat("/dev/fuse").st_mode & 0o777
+    mnt = home / "mnt"
+    try:
+        os.chmod(home, 0o755)
+        mnt.mkdir()
+        shutil.copy(v.jigdo, home / "img.jigdo")
+        shutil.copy(Path(v.jigdo).with_suffix(".template"), home / "img.template")
+        for p in [home, mnt, home / "img.jigdo", home / "img.template"]:
+            os.chown(p, 65534, 65534)  # nobody
+        os.chmod("/dev/fuse", 0o666)  # as on a desktop (a container may have 0600)
+        r = subprocess.run(["runuser", "-u", "nobody", "--", mounting.binary(), "--offline", "--cache-dir",
+                            str(home / "cache"), "--local", f"{label}={tree}", str(home / "img.jigdo"), str(mnt)],
+                           capture_output=True, text=True, timeout=TIMEOUT_S, env=ENV)
+        assert r.returncode == 0, r.stderr
+        mine = ctl("status", mnt, "--json", user="nobody")
+        assert mine.returncode == 0, mine.stderr
+        assert json.loads(mine.stdout)["uid"] == 65534
+        as_root = ctl("verify", mnt)
+        assert as_root.returncode == 0 and "matches" in as_root.stdout, as_root.stderr
+        other = ctl("status", mnt, user="www-data")
+        assert other.returncode == 1 and "permission denied" in other.stderr, other.stderr
+    finally:
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+        os.chmod("/dev/fuse", fuse_mode)
+        shutil.rmtree(home, ignore_errors=True)
