@@ -6,7 +6,10 @@ integration tests. Python standard library only; run with /usr/bin/python3.
 
 Usage:
   /usr/bin/python3 fault_server.py --root DIR [--bind 127.0.0.1] [--port 0]
-      [--port-file FILE] [--fault PATTERN=MODE ...] [--faults-json FILE] [-v]
+      [--port-file FILE] [--fault PATTERN=MODE ...] [--faults-json FILE]
+      [--tls CERT.pem:KEY.pem] [-v]
+
+  --tls serves HTTPS with that certificate (tests make a self-signed one).
 
   Serves the files under DIR (GET and HEAD, keep-alive, single Range
   "bytes=a-b"). With --port 0 the kernel picks the port; it is written to
@@ -27,7 +30,8 @@ Faults: PATTERN is an fnmatch glob on the decoded request path ("/a.iso",
   nolength               no Content-Length: the body ends when the
                          connection closes (HTTP/1.0 style)
   redirect-loop          302 to the same path
-  redirect:/OTHER/PATH   302 to another path
+  redirect:/OTHER/PATH   302 to another path (or to a full URL:
+                         redirect:http://HOST:PORT/PATH)
   flaky-N                503 for the first N requests of the path, then normal
 Rules come from --fault (repeatable), --faults-json FILE (an object
 {"PATTERN": "MODE", ...}), or at run time:
@@ -359,6 +363,7 @@ def main():
     ap.add_argument("--port-file", help="write the listening port here (atomically)")
     ap.add_argument("--fault", action="append", type=parse_rule, default=[], metavar="PATTERN=MODE")
     ap.add_argument("--faults-json", help='file with {"PATTERN": "MODE", ...}')
+    ap.add_argument("--tls", metavar="CERT:KEY", help="serve HTTPS with this certificate and key")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
@@ -368,6 +373,12 @@ def main():
             rules += list(json.load(f).items())
 
     server = Server((args.bind, args.port), Handler)
+    if args.tls:
+        import ssl
+        cert, key = args.tls.split(":", 1)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(args.root, rules)
     server.verbose = args.verbose
 

@@ -211,6 +211,28 @@ TEST_F(DownloaderTest, Redirects) {
   EXPECT_TRUE(moved->body == small_);
 }
 
+// An https:// transfer follows redirects only to https://: a document
+// fetched over TLS is never quietly downgraded to plain HTTP.
+TEST_F(DownloaderTest, HttpsRedirectsStayHttps) {
+  StartServer();  // the plain server the downgrade would reach
+  FaultServer tls;
+  WriteFile(tls.root() / "small.bin", small_);
+  tls.Start({"/to-http=redirect:" + server_.Url("/small.bin"), "/to-https=redirect:/small.bin"}, /*tls=*/true);
+  DownloaderOptions opts;
+  opts.ca_file = tls.ca_file();
+  auto d = MakeDownloader(opts);
+  auto same = Run(*d, tls.Url("/to-https"), small_.size());
+  EXPECT_EQ(same->result.error, FetchError::kOk) << same->result.message;
+  EXPECT_TRUE(same->body == small_);
+  auto down = Run(*d, tls.Url("/to-http"));
+  EXPECT_NE(down->result.error, FetchError::kOk);
+  EXPECT_TRUE(down->body.empty());
+  EXPECT_EQ(server_.Requests("/small.bin"), 0) << "the redirect to http:// was followed";
+  // Plain http may still be redirected to http.
+  auto plain = Run(*d, server_.Url("/small.bin"), small_.size());
+  EXPECT_EQ(plain->result.error, FetchError::kOk) << plain->result.message;
+}
+
 TEST_F(DownloaderTest, FlakyServerSucceedsAfterN) {
   StartServer({"/small.bin=flaky-2"});
   auto d = MakeDownloader();

@@ -63,10 +63,22 @@ class FaultServer {
   const fs::path& root() const { return root_; }
   const fs::path& dir() const { return dir_; }
 
-  void Start(const std::vector<std::string>& faults = {}) {
+  // `tls`: HTTPS with a fresh self-signed certificate for 127.0.0.1
+  // (ca_file() names it, for the clients to trust).
+  void Start(const std::vector<std::string>& faults = {}, bool tls = false) {
     const std::string port_file = (dir_ / "port").string();
     std::vector<std::string> args = {"/usr/bin/python3", JIGDOOFUS_FAULT_SERVER, "--root", root_.string(),
                                      "--port", "0", "--port-file", port_file};
+    if (tls) {
+      scheme_ = "https";
+      const std::string cert = (dir_ / "cert.pem").string(), key = (dir_ / "key.pem").string();
+      const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+                              "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert +
+                              " >/dev/null 2>&1";
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << "openssl req failed";
+      args.push_back("--tls");
+      args.push_back(cert + ":" + key);
+    }
     for (const auto& f : faults) {
       args.push_back("--fault");
       args.push_back(f);
@@ -84,7 +96,9 @@ class FaultServer {
     }
     std::ifstream(port_file) >> port_;
     ASSERT_GT(port_, 0);
-    auto control = Downloader::Create({});
+    DownloaderOptions control_options;
+    if (tls) control_options.ca_file = ca_file();
+    auto control = Downloader::Create(control_options);
     ASSERT_TRUE(control.ok()) << control.status().ToString();
     control_ = std::move(control).value();
   }
@@ -99,7 +113,10 @@ class FaultServer {
     }
   }
 
-  std::string Url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::string Url(const std::string& path) const {
+    return scheme_ + "://127.0.0.1:" + std::to_string(port_) + path;
+  }
+  std::string ca_file() const { return (dir_ / "cert.pem").string(); }
   int port() const { return port_; }
 
   nlohmann::json Stats() {
@@ -118,6 +135,7 @@ class FaultServer {
 
  private:
   fs::path dir_, root_;
+  std::string scheme_ = "http";
   pid_t pid_ = -1;
   int port_ = 0;
   std::unique_ptr<Downloader> control_;
