@@ -94,6 +94,29 @@ def _stop_pid(proc, name):
         proc.wait(5)
 
 
+def _spawn_listening(name, pick_port, prepare, log_path, failure_text, attempts=5,
+                     timeout=START_TIMEOUT_S):
+    """Starts a server on a port of our choosing and waits until it accepts
+    connections (a free port may be taken before the server binds it: then
+    another is tried). `prepare(port)` writes the server's configuration and
+    returns its command line; `failure_text()` what its logs say. Returns
+    (process, port)."""
+    last = ""
+    for _ in range(attempts):
+        port = pick_port()
+        cmd = prepare(port)
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            if _port_open(port):
+                return proc, port
+            time.sleep(0.05)
+        _stop_pid(proc, name)
+        last = failure_text()
+    raise RuntimeError(f"{name} did not start: {last[-2000:]}")
+
+
 def _find_nginx():
     for p in ("/usr/sbin/nginx", "/usr/bin/nginx", shutil.which("nginx")):
         if p and os.access(p, os.X_OK):
@@ -159,27 +182,21 @@ class Nginx:
             master, user = "on", f"user {self.worker_user};"
         else:
             master, user = "off", "user root;" if os.geteuid() == 0 else ""
-        last = ""
-        for _ in range(5):  # a free port may be taken before nginx binds it
-            self.port = self.pick_port()
-            conf = self.prefix / "nginx.conf"
+        conf = self.prefix / "nginx.conf"
+
+        def prepare(port):
             conf.write_text(NGINX_CONF.format(master=master, user=user, prefix=self.prefix,
-                                              port=self.port, server=self.server))
-            log = open(self.prefix / "nginx.out", "wb")
-            self.proc = subprocess.Popen([exe, "-e", str(self.prefix / "error.log"),
-                                          "-c", str(conf), "-p", str(self.prefix)],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            log.close()
-            deadline = time.time() + START_TIMEOUT_S
-            while time.time() < deadline and self.proc.poll() is None:
-                if _port_open(self.port):
-                    return self
-                time.sleep(0.05)
-            _stop_pid(self.proc, "nginx")
-            last = (self.prefix / "nginx.out").read_text(errors="replace") + \
-                (self.prefix / "error.log").read_text(errors="replace") \
-                if (self.prefix / "error.log").exists() else ""
-        raise RuntimeError(f"nginx did not start: {last[-2000:]}")
+                                              port=port, server=self.server))
+            return [exe, "-e", str(self.prefix / "error.log"), "-c", str(conf), "-p", str(self.prefix)]
+
+        def failure_text():
+            out = (self.prefix / "nginx.out").read_text(errors="replace")
+            err = self.prefix / "error.log"
+            return out + (err.read_text(errors="replace") if err.exists() else "")
+
+        self.proc, self.port = _spawn_listening("nginx", self.pick_port, prepare, self.prefix / "nginx.out",
+                                                failure_text)
+        return self
 
     def stop(self):
         if self.proc:
@@ -245,30 +262,23 @@ class Squid:
         self.dir = Path(tempfile.mkdtemp(prefix="jigdoofus-squid-"))
         os.chmod(self.dir, 0o755)
         os.chown(self.dir, proxy.pw_uid, proxy.pw_gid)
-        last = ""
-        for _ in range(3):
-            self.port = free_port()
-            conf = self.dir / "squid.conf"
-            conf.write_text(SQUID_CONF.format(port=self.port, dir=self.dir, snippet=self.snippet))
-            z = subprocess.run([exe, "-N", "-z", "-f", str(conf)], capture_output=True, text=True,
-                               timeout=60)
+        conf = self.dir / "squid.conf"
+
+        def prepare(port):
+            conf.write_text(SQUID_CONF.format(port=port, dir=self.dir, snippet=self.snippet))
+            z = subprocess.run([exe, "-N", "-z", "-f", str(conf)], capture_output=True, text=True, timeout=60)
             if z.returncode != 0:
                 raise RuntimeError(f"squid -z failed: {z.stderr[-2000:]}")
-            log = open(self.dir / "squid.out", "wb")
-            self.proc = subprocess.Popen([exe, "-N", "-f", str(conf)], stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
-            log.close()
-            deadline = time.time() + 30
-            while time.time() < deadline and self.proc.poll() is None:
-                if _port_open(self.port):
-                    return self
-                time.sleep(0.1)
-            _stop_pid(self.proc, "squid")
-            last = (self.dir / "squid.out").read_text(errors="replace")
-            cache_log = self.dir / "cache.log"
-            if cache_log.exists():
-                last += cache_log.read_text(errors="replace")
-        raise RuntimeError(f"squid did not start: {last[-2000:]}")
+            return [exe, "-N", "-f", str(conf)]
+
+        def failure_text():
+            log = self.dir / "cache.log"
+            return (self.dir / "squid.out").read_text(errors="replace") + \
+                (log.read_text(errors="replace") if log.exists() else "")
+
+        self.proc, self.port = _spawn_listening("squid", free_port, prepare, self.dir / "squid.out",
+                                                failure_text, attempts=3, timeout=30)
+        return self
 
     def stop(self):
         if self.proc:
@@ -325,25 +335,21 @@ class AptCacherNg:
             (self.dir / sub).mkdir()
         for p in [self.dir] + [self.dir / sub for sub in ("cache", "log", "conf")]:
             os.chown(p, user.pw_uid, user.pw_gid)
-        last = ""
-        for _ in range(3):
-            self.port = free_low_port()
+
+        def prepare(port):
             (self.dir / "conf" / "acng.conf").write_text(
-                ACNG_CONF.format(port=self.port, dir=self.dir, allow_port=self.origin_port))
-            log = open(self.dir / "acng.out", "wb")
-            self.proc = subprocess.Popen(["runuser", "-u", self.USER, "--", exe, "-c", str(self.dir / "conf")],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-            log.close()
-            deadline = time.time() + START_TIMEOUT_S
-            while time.time() < deadline and self.proc.poll() is None:
-                if _port_open(self.port):
-                    return self
-                time.sleep(0.05)
-            _stop_pid(self.proc, "apt-cacher-ng")
-            last = (self.dir / "acng.out").read_text(errors="replace")
+                ACNG_CONF.format(port=port, dir=self.dir, allow_port=self.origin_port))
+            return ["runuser", "-u", self.USER, "--", exe, "-c", str(self.dir / "conf")]
+
+        def failure_text():
+            text = (self.dir / "acng.out").read_text(errors="replace")
             for f in sorted((self.dir / "log").glob("*.err")):
-                last += f.read_text(errors="replace")
-        raise RuntimeError(f"apt-cacher-ng did not start: {last[-2000:]}")
+                text += f.read_text(errors="replace")
+            return text
+
+        self.proc, self.port = _spawn_listening("apt-cacher-ng", free_low_port, prepare, self.dir / "acng.out",
+                                                failure_text, attempts=3)
+        return self
 
     def stop(self):
         if self.proc:
