@@ -158,7 +158,8 @@ void ControlServer::Serve(UniqueFd conn) {
       };
       json result = {{"image", image.name}};
       if (op == "prefetch") {
-        Status st = PrefetchImage(image, static_cast<size_t>(config.user.jobs), config.fetch_timeout_s, cancel, report);
+        Status st = PrefetchImage(image, static_cast<size_t>(config.user.jobs), config.fetch_timeout_s, cancel,
+                                  stopping_, report);
         const ImageAvailability a = Availability(image);
         result["ok"] = st.ok() && a.missing_bytes == 0;
         result["available_bytes"] = a.available_bytes;

@@ -9,7 +9,7 @@
 namespace jigdoofus {
 
 Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s,
-                     std::shared_ptr<CancelSignal> cancel,
+                     std::shared_ptr<CancelSignal> cancel, std::shared_ptr<CancelSignal> abort,
                      const std::function<void(const JobProgress&)>& progress) {
   std::vector<SliceId> missing;
   JobProgress p;
@@ -24,16 +24,17 @@ Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s
   if (progress) progress(p);
   auto work = [&] {
     for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
-      if (cancel && cancel->fired()) return;
-      // Not cancelled once started: a slice being fetched when the user
-      // stops is finished and kept, so nothing is fetched twice.
+      if ((cancel && cancel->fired()) || (abort && abort->fired())) return;
+      // Not cancelled once started (unless aborted): a slice being fetched
+      // when the user stops is finished and kept, so nothing is fetched twice.
       FetchContext ctx;
       ctx.deadline = DeadlineIn(fetch_timeout_s);
+      ctx.cancel = abort;
       auto got = image.resolver->Get(missing[i], ctx);
       std::lock_guard<std::mutex> lock(mu);
       if (got.ok()) {
         p.done_bytes += missing[i].size;
-      } else if (!(cancel && cancel->fired())) {
+      } else if (!(cancel && cancel->fired()) && !(abort && abort->fired())) {
         ++p.failed;
         p.last_error = got.status().message();
         if (first_error.ok()) first_error = got.status();
@@ -45,7 +46,9 @@ Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s
   const size_t n = std::clamp<size_t>(jobs, 1, std::max<size_t>(missing.size(), 1));
   for (size_t t = 0; t < n; ++t) workers.emplace_back(work);
   for (std::thread& t : workers) t.join();
-  if (cancel && cancel->fired()) return Status::Cancelled(image.name + ": prefetch stopped");
+  if ((cancel && cancel->fired()) || (abort && abort->fired())) {
+    return Status::Cancelled(image.name + ": prefetch stopped");
+  }
   if (!first_error.ok()) {
     return first_error.WithContext(image.name + ": " + std::to_string(p.failed) + " slice(s) could not be got");
   }

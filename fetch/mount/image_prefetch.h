@@ -26,10 +26,12 @@ struct JobProgress {
 
 // Returns OK when every missing slice was got; otherwise the first error
 // (after trying all of them, unless `cancel` fired: kCancelled). Each Get
-// waits at most `fetch_timeout_s`. `progress` (may be empty) is called
-// after each slice, one call at a time, from the worker threads.
+// waits at most `fetch_timeout_s`; `abort` (may be null: never) cancels
+// the Gets under way too (the mount is going away). `progress` (may be
+// empty) is called after each slice, one call at a time, from the worker
+// threads.
 Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s,
-                     std::shared_ptr<CancelSignal> cancel,
+                     std::shared_ptr<CancelSignal> cancel, std::shared_ptr<CancelSignal> abort,
                      const std::function<void(const JobProgress&)>& progress);
 
 }  // namespace jigdoofus
