@@ -251,6 +251,10 @@ std::string PercentDecode(std::string_view s) {
 std::optional<std::string> FileUrlToPath(std::string_view url, std::string_view base) {
   if (UriScheme(url) != "file") return std::nullopt;
   UriParts u = SplitUri(url);
+  // jigdo-file writes file: URLs as raw paths: a '?' or '#' is part of a
+  // name ("English SR #3/", "What is HyperCard?"), not a query or fragment.
+  if (u.has_query) u.path += "?" + u.query;
+  if (u.has_fragment) u.path += "#" + u.fragment;
   if (u.has_authority) {
     std::string host = u.authority;
     for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

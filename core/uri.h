@@ -31,6 +31,7 @@ std::string PercentEncodePath(std::string_view path, bool keep_escapes = false);
 std::string PercentDecode(std::string_view s);
 
 // "file:/a/b", "file:///a/b", "file:rel/x" (relative to base dir) -> path.
+// '?' and '#' belong to the path (jigdo-file writes paths raw).
 std::optional<std::string> FileUrlToPath(std::string_view url, std::string_view base);
 
 // Directory part of a local path or URL ("a/b/c.jigdo" -> "a/b/").

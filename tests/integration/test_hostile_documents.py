@@ -194,3 +194,23 @@ def test_file_server_outside_the_jigdo_needs_trust(jig, tmp_path):
     trusted = jig.mount([jigdo], extra=["--offline", "--trust-file-urls"])
     assert "warning" not in trusted.stderr, trusted.stderr
     assert (trusted.mountpoint / "img.iso").read_bytes() == image.read_bytes()
+
+
+def test_file_server_names_with_hash_and_question_mark(jig, tmp_path):
+    """Real .jigdo files hold names like "English SR #3/" and "What is
+    HyperCard?" under file: servers: they are names, not URL syntax."""
+    tree = tmp_path / "tree"
+    (tree / "English SR #3").mkdir(parents=True)
+    a, b = os.urandom(120_000), os.urandom(90_000)
+    (tree / "What is HyperCard?").write_bytes(a)
+    (tree / "English SR #3" / "a%b c+d.bin").write_bytes(b)
+    image = tmp_path / "img.iso"
+    image.write_bytes(os.urandom(3000) + a + bytes(1000) + b + os.urandom(500))
+    # one server per directory: B='file:.../English SR #3/'
+    subprocess.run(["jigdo-file", "make-template", "--no-cache", "--force", "--report=quiet",
+                    f"--image={image}", "--jigdo=img.jigdo", "--template=img.template", "--min-length=1024",
+                    f"{tree / 'English SR #3'}//", f"{tree}//"], cwd=tmp_path, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert "#3/'" in (tmp_path / "img.jigdo").read_text()
+    m = jig.mount([tmp_path / "img.jigdo"], extra=["--offline"])
+    assert (m.mountpoint / "img.iso").read_bytes() == image.read_bytes()

@@ -111,6 +111,10 @@ TEST(UriTest, FileUrlToPath) {
   // "file:" alone (jigdo-file's server for a tree named relative to the .jigdo): its directory.
   EXPECT_EQ(FileUrlToPath("file:", "/srv/j/a.jigdo"), "/srv/j/");
   EXPECT_EQ(FileUrlToPath("file:", "a.jigdo"), std::nullopt);
+  // Names with '#' and '?' as jigdo-file writes them: not a fragment or query.
+  EXPECT_EQ(FileUrlToPath("file:/m/English SR #3/", ""), "/m/English SR #3/");
+  EXPECT_EQ(FileUrlToPath("file:tree/What is HyperCard?", "/srv/j/a.jigdo"), "/srv/j/tree/What is HyperCard?");
+  EXPECT_EQ(FileUrlToPath("file:///m/a?b#c", ""), "/m/a?b#c");
   EXPECT_EQ(FileUrlToPath("file:tree/x", "http://h/a.jigdo"), std::nullopt);
   EXPECT_EQ(FileUrlToPath("http://h/x", ""), std::nullopt);
   EXPECT_EQ(FileUrlToPath("/a/b", ""), std::nullopt);
