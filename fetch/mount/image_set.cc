@@ -524,6 +524,7 @@ std::string ImageSet::StatusJson() const {
     for (const auto& sv : t.servers) {
       json e = {{"server", sv.server}, {"bytes", sv.bytes},     {"rate_bps", sv.rate_bps},
                 {"ok", sv.ok},         {"failed", sv.failed},   {"in_flight", sv.in_flight},
+                {"share", t.bytes ? static_cast<double>(sv.bytes) / static_cast<double>(t.bytes) : 0.0},
                 {"health", backoff.count(sv.server) ? "backing off" : "ok"}};
       if (backoff.count(sv.server)) e["retry_in_s"] = backoff[sv.server];
       if (!sv.last_error.empty()) e["last_error"] = sv.last_error;

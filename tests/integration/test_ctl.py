@@ -78,6 +78,8 @@ def test_status_during_a_slow_cold_read(corpus, jig, net, tmp_path):
         t = s["transfers"]
         if any(f["bytes"] > 0 for f in t["in_flight"]):
             seen_in_flight = True
+        if t["servers"]:
+            assert abs(sum(sv["share"] for sv in t["servers"]) - 1.0) < 1e-6 or t["bytes"] == 0, t
         if t["rate_bps"] > 0 and t["servers"] and t["servers"][0]["rate_bps"] > 0:
             seen_rate = True
             if img["missing_bytes"] > 0:
