@@ -91,7 +91,16 @@ void ControlServer::AcceptLoop() {
 }
 
 void ControlServer::Serve(UniqueFd conn) {
-  const int fd = conn.get();
+  // No exception may leave a thread: it would end the daemon.
+  try {
+    ServeRequest(conn.get());
+  } catch (const std::exception& e) {
+    spdlog::error("control socket: {}", e.what());
+    (void)SendLine(conn.get(), Line({{"error", std::string("internal error: ") + e.what()}}));
+  }
+}
+
+void ControlServer::ServeRequest(int fd) {
   auto refuse = [fd](const std::string& why) { (void)SendLine(fd, Line({{"error", why}})); };
   pollfd pfd = {fd, POLLIN, 0};
   if (::poll(&pfd, 1, kRequestTimeoutMs) <= 0) return refuse("no request");
@@ -148,7 +157,8 @@ void ControlServer::Serve(UniqueFd conn) {
     }
   }
   Job job;
-  std::thread worker([&] {
+  // One image after the other; each result as it finishes.
+  auto run_job = [&] {
     for (size_t i = 0; i < chosen.size() && !cancel->fired(); ++i) {
       const OpenImage& image = *chosen[i];
       auto report = [&](const JobProgress& p) {
@@ -157,29 +167,40 @@ void ControlServer::Serve(UniqueFd conn) {
                         {"done", p.done_bytes}, {"total", p.total_bytes}, {"failed", p.failed}};
       };
       json result = {{"image", image.name}};
+      bool ok = false;
       if (op == "prefetch") {
         Status st = PrefetchImage(image, static_cast<size_t>(config.user.jobs), config.fetch_timeout_s, cancel,
                                   stopping_, report);
         const ImageAvailability a = Availability(image);
-        result["ok"] = st.ok() && a.missing_bytes == 0;
+        ok = st.ok() && a.missing_bytes == 0;
         result["available_bytes"] = a.available_bytes;
         result["missing_bytes"] = a.missing_bytes;
         if (!st.ok()) result["error"] = st.message();
       } else {
         auto v = VerifyImage(image, config, cancel, report);
         if (v.ok()) {
-          result["ok"] = v->matches();
+          ok = v->matches();
           result["algo"] = v->algo;
           result["expected"] = v->expected;
           result["actual"] = v->actual;
         } else {
-          result["ok"] = false;
           result["error"] = v.status().message();
         }
       }
+      result["ok"] = ok;
       std::lock_guard<std::mutex> lock(job.mu);
-      job.ok = job.ok && result["ok"].get<bool>();
+      job.ok = job.ok && ok;
       job.results.push_back(std::move(result));
+    }
+  };
+  std::thread worker([&] {
+    try {
+      run_job();
+    } catch (const std::exception& e) {  // never out of a thread
+      spdlog::error("control socket: {} failed: {}", op, e.what());
+      std::lock_guard<std::mutex> lock(job.mu);
+      job.ok = false;
+      job.results.push_back({{"image", ""}, {"ok", false}, {"error", std::string("internal error: ") + e.what()}});
     }
     std::lock_guard<std::mutex> lock(job.mu);
     job.finished = true;

@@ -35,7 +35,8 @@ class ControlServer {
 
  private:
   void AcceptLoop();
-  void Serve(UniqueFd conn);
+  void Serve(UniqueFd conn);         // catches everything
+  void ServeRequest(int fd);          // one request on a connection
 
   const JigdoFs* fs_;
   const ImageSet* images_;

@@ -296,5 +296,10 @@ int Run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   jigdoofus::LimitMallocArenas();
-  return jigdoofus::Run(argc, argv);
+  try {
+    return jigdoofus::Run(argc, argv);
+  } catch (const std::exception& e) {  // e.g. an answer of an unexpected shape
+    std::fprintf(stderr, "jigdoofus-ctl: %s\n", e.what());
+    return 1;
+  }
 }

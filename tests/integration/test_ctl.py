@@ -311,3 +311,31 @@ def test_unprivileged_user_and_root_control_the_users_mount(corpus, tmp_path):
         subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
         os.chmod("/dev/fuse", fuse_mode)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_control_socket_survives_bad_requests(corpus, jig):
+    import hashlib
+    import socket
+    v = corpus.variant(VID)
+    m = jig.mount_variant(v)
+    name = "jigdoofus/" + hashlib.sha256(os.path.realpath(m.mountpoint).encode()).hexdigest()[:32]
+
+    def ask(data):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.connect("\0" + name)
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            s.settimeout(30)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            return out.decode(errors="replace")
+
+    assert "bad request" in ask(b"not json\n")
+    assert "bad request" in ask(b'{"op": 3}\n')
+    assert "unknown request" in ask(b'{"op": "format-disk"}\n')
+    assert "no image named" in ask(b'{"op": "verify", "images": [1]}\n')
+    assert ask(b"") == "" or "request" in ask(b"")
+    assert ask(b"x" * (1 << 20)) is not None  # a line with no end: dropped
+    r = ctl("status", m.mountpoint, "--json")  # still answering
+    assert r.returncode == 0, r.stderr
