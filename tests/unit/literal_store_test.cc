@@ -163,6 +163,21 @@ TEST(LiteralStore, HugeZeroPartUsesRestartPoints) {
   }
 }
 
+// A read at `offset` with a deadline already passed, then with its
+// request cancelled: each gives up (kTimedOut, kCancelled).
+void ExpectGivesUp(const LiteralStore& store, uint64_t offset) {
+  std::vector<uint8_t> out(10);
+  FetchContext expired;
+  expired.deadline = std::chrono::steady_clock::now();
+  Status st = store.ReadAt(offset, out, nullptr, &expired);
+  EXPECT_EQ(st.code(), Status::Code::kTimedOut) << st.ToString();
+  FetchContext cancelled;
+  cancelled.cancel = std::make_shared<CancelSignal>();
+  cancelled.cancel->Fire();
+  st = store.ReadAt(offset, out, nullptr, &cancelled);
+  EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
+}
+
 // The restart-point pass of a big part (a hostile one inflates ~1000x its
 // size) gives up when the read's deadline passes or it is cancelled, and
 // remembers nothing: a later read with time builds the points.
@@ -175,17 +190,9 @@ TEST(LiteralStore, RestartPointPassHonoursTheReadsDeadline) {
   lo.checkpoint_interval = kMiB;
   Store s = Open(std::move(t), lo);
   ASSERT_TRUE(s.store);
-  std::vector<uint8_t> out(10);
-  FetchContext expired;
-  expired.deadline = std::chrono::steady_clock::now();
-  Status st = s.store->ReadAt(size - 10, out, nullptr, &expired);
-  EXPECT_EQ(st.code(), Status::Code::kTimedOut) << st.ToString();
-  FetchContext cancelled;
-  cancelled.cancel = std::make_shared<CancelSignal>();
-  cancelled.cancel->Fire();
-  st = s.store->ReadAt(size - 10, out, nullptr, &cancelled);
-  EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
+  ExpectGivesUp(*s.store, size - 10);
   EXPECT_EQ(s.store->Stats().checkpoints, 0u);
+  std::vector<uint8_t> out(10);
   FetchContext plenty;
   ASSERT_TRUE(s.store->ReadAt(size - 10, out, nullptr, &plenty).ok());
   EXPECT_EQ(out, std::vector<uint8_t>(10, 0));
@@ -269,16 +276,8 @@ TEST(LiteralStore, LargeBzip2PartSequentialIsLinearAndBounded) {
   EXPECT_LE(stats.bytes_decoded, size + size / 4) << "decoded " << stats.bytes_decoded << " for " << size;
 
   Store fresh = Open(t, lo);
+  ExpectGivesUp(*fresh.store, size - 10);
   std::vector<uint8_t> out(10);
-  FetchContext expired;
-  expired.deadline = std::chrono::steady_clock::now();
-  Status st = fresh.store->ReadAt(size - 10, out, nullptr, &expired);
-  EXPECT_EQ(st.code(), Status::Code::kTimedOut) << st.ToString();
-  FetchContext cancelled;
-  cancelled.cancel = std::make_shared<CancelSignal>();
-  cancelled.cancel->Fire();
-  st = fresh.store->ReadAt(size - 10, out, nullptr, &cancelled);
-  EXPECT_EQ(st.code(), Status::Code::kCancelled) << st.ToString();
   FetchContext plenty;
   ASSERT_TRUE(fresh.store->ReadAt(size - 10, out, nullptr, &plenty).ok());
   EXPECT_EQ(std::string(out.begin(), out.end()), data.substr(size - 10));
