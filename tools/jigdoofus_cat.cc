@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <string>
 
@@ -22,6 +21,7 @@
 #include "fetch/mount/image_stream.h"
 #include "fs/options.h"
 #include "tools/progress_line.h"
+#include "tools/tool_logging.h"
 
 namespace jigdoofus {
 namespace {
@@ -67,10 +67,7 @@ int Run(int argc, char** argv) {
   }
   if (cl->help || cl->version) return 0;
 
-  auto logger = std::make_shared<spdlog::logger>("jigdoofus-cat", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  logger->set_pattern("jigdoofus-cat: %l: %v");
-  logger->set_level(spdlog::level::from_str(cl->log_level));
-  spdlog::set_default_logger(logger);
+  SetUpToolLogging("jigdoofus-cat", cl->log_level);
 
   // Resolved exactly as the mount resolves it: the same defaults and
   // derived settings (fetch/mount/mount_config.h).

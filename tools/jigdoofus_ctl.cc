@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <string>
 
@@ -27,6 +26,7 @@
 #include "fs/control_socket.h"
 #include "fs/options.h"
 #include "tools/progress_line.h"
+#include "tools/tool_logging.h"
 
 namespace jigdoofus {
 namespace {
@@ -282,10 +282,7 @@ int Run(int argc, char** argv) {
     return 2;
   }
   if (cl->help || cl->version) return 0;
-  auto logger = std::make_shared<spdlog::logger>("jigdoofus-ctl", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  logger->set_pattern("jigdoofus-ctl: %l: %v");
-  logger->set_level(spdlog::level::from_str(cl->log_level));
-  spdlog::set_default_logger(logger);
+  SetUpToolLogging("jigdoofus-ctl", cl->log_level);
   if (cl->verb == "status") return Status_(*cl);
   if (cl->verb == "plan") return Plan(*cl);
   return Job(*cl);

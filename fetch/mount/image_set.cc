@@ -405,11 +405,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
     in.scanning = !options.scan.empty();
     MirrorSource* mirror = s.mirror.get();
     in.cached = [mirror, &j](const SliceId& id) {
-      if (mirror == nullptr) return false;
-      SliceRequest r;
-      r.id = id;
-      r.jigdo = j.loaded.file.get();
-      return mirror->HasVerified(r);
+      return mirror != nullptr && mirror->HasVerified(j.resolver->RequestFor(id));
     };
     for (std::string& w : UncoveredLabelWarnings(in)) set->warnings_.push_back(std::move(w));
   }
@@ -417,10 +413,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
 }
 
 ImageSet::SliceOrigin ImageSet::Locate(const OpenImage& image, const SliceId& id) const {
-  SliceRequest request;
-  request.id = id;
-  request.jigdo = image.jigdo.get();
-  request.locations = image.jigdo->LocationsFor(id.digest);
+  const SliceRequest request = image.resolver->RequestFor(id);
   if (state_->mirror && state_->mirror->HasVerified(request)) return SliceOrigin::kCached;
   for (SliceSource* local : {static_cast<SliceSource*>(state_->local.get()), static_cast<SliceSource*>(state_->scan.get())}) {
     if (local != nullptr && local->Open(request, FetchContext{}).ok()) return SliceOrigin::kLocal;
@@ -444,7 +437,9 @@ std::string ImageSet::StatusJson() const {
   out["cache_dir"] = config_.user.cache_dir;
   out["offline"] = config_.user.offline;
   // While anything downloads: the time left to have each image whole.
-  const double rate = state_->mirror ? state_->mirror->Transfers().rate_bps : 0.0;
+  const std::optional<TransferSnapshot> transfers =
+      state_->mirror ? std::optional(state_->mirror->Transfers()) : std::nullopt;
+  const double rate = transfers ? transfers->rate_bps : 0.0;
   json images = json::array();
   for (size_t i = 0; i < images_.size(); ++i) {
     const OpenImage& image = images_[i];
@@ -513,7 +508,7 @@ std::string ImageSet::StatusJson() const {
     }
   }
   if (state_->mirror) {
-    const TransferSnapshot t = state_->mirror->Transfers();
+    const TransferSnapshot& t = *transfers;
     json in_flight = json::array();
     for (const auto& f : t.in_flight) {
       in_flight.push_back({{"url", f.url}, {"size", f.size}, {"bytes", f.bytes}, {"seconds", f.seconds}});

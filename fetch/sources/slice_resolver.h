@@ -51,12 +51,13 @@ class SliceResolver final : public SliceProvider {
   // Whether the slice can be served now without the network: kept open,
   // or a source holds it verified (SliceSource::HasVerified).
   bool Available(const SliceId& slice);
+  // The request the sources get for `slice`: its locations in this .jigdo.
+  SliceRequest RequestFor(const SliceId& slice) const;
   const ResolverStats& stats() const { return stats_; }
 
  private:
   struct Flight;
   using LruList = std::list<std::shared_ptr<const VerifiedSlice>>;
-  SliceRequest RequestFor(const SliceId& slice) const;
   // Runs the sources for `slice` (the leader's work; no lock held).
   Result<std::shared_ptr<const VerifiedSlice>> Fetch(const SliceId& slice, const FetchContext& ctx);
   // LRU helpers. REQUIRES: mu_ held.
