@@ -6,6 +6,7 @@
 // refused with a message naming the directory. Named databases:
 //   meta      "schema" -> u32 version
 //   verified  FileKey + algo -> digest (LmdbVerificationStore)
+//   scanned   FileKey -> what a scan of an image file found (LmdbImageScanStore)
 //   (chunk cache databases are added by cache/chunk_store)
 //
 // RAII owners for MDB_env / MDB_txn; a transaction belongs to the thread
@@ -38,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/image_scan_store.h"
 #include "cache/verification_store.h"
 #include "core/result.h"
 
@@ -206,6 +208,21 @@ class LmdbVerificationStore final : public VerificationStore {
 
  private:
   LmdbVerificationStore(LmdbEnv* env, MDB_dbi dbi) : env_(env), dbi_(dbi) {}
+  LmdbEnv* env_;
+  MDB_dbi dbi_;
+};
+
+// The "scanned" database (doc/cache_format.md). key: the 40 bytes of
+// FileKey's fields, fixed-width little-endian; value: EncodeImageScanRecord.
+// Thread-safe. REQUIRES: env outlives the store.
+class LmdbImageScanStore final : public ImageScanStore {
+ public:
+  static Result<std::unique_ptr<LmdbImageScanStore>> Open(LmdbEnv* env);
+  std::optional<ImageScanRecord> Lookup(const FileKey& key) override;
+  Status Record(const FileKey& key, const ImageScanRecord& record) override;
+
+ private:
+  LmdbImageScanStore(LmdbEnv* env, MDB_dbi dbi) : env_(env), dbi_(dbi) {}
   LmdbEnv* env_;
   MDB_dbi dbi_;
 };

@@ -9,12 +9,6 @@ namespace {
 
 using tmpl::EntryType;
 
-struct SliceIdHash {
-  size_t operator()(const SliceId& s) const noexcept {
-    return DigestHash()(s.digest) ^ (std::hash<uint64_t>()(s.size) * 0x9e3779b97f4a7c15ull);
-  }
-};
-
 bool CheckedAdd(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
 
 std::string Str(uint64_t v) { return std::to_string(v); }
@@ -176,7 +170,14 @@ Result<TemplateIndex> ReadTemplateIndex(const ByteSource& file) {
         e.kind = ImageExtent::Kind::kSlice;
         if (len > 0) {
           auto [it, inserted] = slice_ids.try_emplace(id, static_cast<uint32_t>(idx.slices_.size()));
-          if (inserted) idx.slices_.push_back(id);
+          if (inserted) {
+            idx.slices_.push_back(id);
+            // Types 6 and 9 carry the head sum; its length is known once
+            // the image entry (usually last) gave blockLen.
+            SliceHead head;
+            if (type != static_cast<uint8_t>(EntryType::kFileObsolete)) head = {tmpl::DecodeLE64(q + 6), 1};
+            idx.slice_heads_.push_back(head);
+          }
           e.slice = it->second;
         }
         JIGDOOFUS_RETURN_IF_ERROR(add_extent(e));
@@ -209,6 +210,13 @@ Result<TemplateIndex> ReadTemplateIndex(const ByteSource& file) {
   if (slice_ids.size() > UINT32_MAX) return corrupt("too many distinct slices");
   idx.image_size_ = image_pos;
   idx.literal_size_ = literal_total;
+  // Head sums cover blockLen bytes; without blockLen, or for a slice shorter
+  // than it ("never happens", says TechDetails.txt), they are not usable.
+  for (size_t i = 0; i < idx.slices_.size(); ++i) {
+    SliceHead& h = idx.slice_heads_[i];
+    const bool usable = h.len > 0 && idx.block_len_ > 0 && idx.slices_[i].size >= idx.block_len_;
+    h = usable ? SliceHead{h.sum, idx.block_len_} : SliceHead{};
+  }
   idx.extents_.shrink_to_fit();
   return idx;
 }

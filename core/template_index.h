@@ -61,6 +61,8 @@ class TemplateIndex {
   const std::vector<ImageExtent>& extents() const { return extents_; }
   // Unique slices, in order of first appearance.
   const std::vector<SliceId>& slices() const { return slices_; }
+  // Parallel to slices(): each slice's head sum, where the template has one.
+  const std::vector<SliceHead>& slice_heads() const { return slice_heads_; }
 
  private:
   friend Result<TemplateIndex> ReadTemplateIndex(const ByteSource& file);
@@ -72,6 +74,7 @@ class TemplateIndex {
   uint64_t literal_size_ = 0;
   std::vector<ImageExtent> extents_;
   std::vector<SliceId> slices_;
+  std::vector<SliceHead> slice_heads_;
 };
 
 // Reads and validates the structure of a template. Reads the header, the

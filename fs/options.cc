@@ -35,7 +35,10 @@ constexpr const char* kCatUsage =
 constexpr std::array<std::string_view, 10> kValueOptions = {
     "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout", "proxy", "log-file"};
 // Long options without a value.
-constexpr std::array<std::string_view, 2> kFlagOptions = {"offline", "trust-file-urls"};
+constexpr std::array<std::string_view, 3> kFlagOptions = {"offline", "discover", "trust-file-urls"};
+// --discover: where a Debian machine already keeps packages.
+constexpr std::array<const char*, 4> kDiscoveryDirs = {"/var/cache/apt/archives", "/var/cache/apt-cacher-ng",
+                                                       "/media", "/run/media"};
 
 bool Contains(auto& list, std::string_view s) { return std::find(list.begin(), list.end(), s) != list.end(); }
 
@@ -155,6 +158,19 @@ Status CheckDirectory(const std::string& what, const std::string& dir) {
   return Status::OK();
 }
 
+// --scan takes a directory tree or an image file.
+Status CheckScanPath(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return Status::InvalidArgument("--scan: " + path + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("--scan: " + path + " is neither a directory nor a regular file");
+  }
+  if (S_ISREG(st.st_mode) && ::access(path.c_str(), R_OK) != 0) {
+    return Status::InvalidArgument("--scan: " + path + ": " + std::strerror(errno));
+  }
+  return Status::OK();
+}
+
 // Raw values of the image options, as CLI11 collected them.
 struct ImageOptionValues {
   std::string cache_dir;
@@ -163,6 +179,7 @@ struct ImageOptionValues {
   std::vector<std::string> scan;
   std::vector<std::string> mirror;
   bool offline = false;
+  bool discover = false;
   bool trust_file_urls = false;
   int jobs = mount_defaults::kJobs;
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;
@@ -189,8 +206,13 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
       ->type_name("SIZE");
   AddRepeatable(app, "--local", v.local, "Files of [Servers] label LABEL are under DIR (repeatable)")
       ->type_name("LABEL=DIR");
-  AddRepeatable(app, "--scan", v.scan, "Use any file under DIR whose checksum matches a slice (repeatable)")
-      ->type_name("DIR");
+  AddRepeatable(app, "--scan", v.scan,
+                "Use slices found in PATH: any file under a directory whose checksum matches a slice, or "
+                "byte ranges of an image file (an old ISO, a tar) (repeatable)")
+      ->type_name("PATH");
+  app.add_flag("--discover", v.discover,
+               "Also scan where this machine keeps packages: /var/cache/apt/archives, "
+               "/var/cache/apt-cacher-ng, /media, /run/media (those that exist)");
   AddRepeatable(app, "--mirror", v.mirror, "Extra server for LABEL, tried before the .jigdo's own (repeatable)")
       ->type_name("LABEL=URL");
   app.add_flag("--offline", v.offline, "Never touch the network");
@@ -232,10 +254,17 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
       return Status::InvalidArgument("--local: label '" + kv.first + "' given twice");
     }
   }
-  for (const std::string& dir : v.scan) {
-    std::string abs = Absolute(dir);
-    JIGDOOFUS_RETURN_IF_ERROR(CheckDirectory("--scan", abs));
+  for (const std::string& path : v.scan) {
+    std::string abs = Absolute(path);
+    JIGDOOFUS_RETURN_IF_ERROR(CheckScanPath(abs));
     out->scan.push_back(abs);
+  }
+  if (v.discover) {
+    for (const char* dir : kDiscoveryDirs) {
+      struct stat st;
+      if (::stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      if (std::find(out->scan.begin(), out->scan.end(), dir) == out->scan.end()) out->scan.push_back(dir);
+    }
   }
   for (const std::string& entry : v.mirror) {
     JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--mirror", "LABEL=URL", entry));

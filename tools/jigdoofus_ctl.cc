@@ -132,6 +132,26 @@ void PrintStatus(const json& s) {
       std::printf("\n");
     }
   }
+  if (s.contains("scan")) {
+    const json& sc = s["scan"];
+    if (sc.contains("image_files")) {
+      const json& im = sc["image_files"];
+      std::printf("\nscan       image files: %lu of %lu done, %s of %s%s; %lu slices found\n",
+                  static_cast<unsigned long>(im.value("files_done", 0ul)),
+                  static_cast<unsigned long>(im.value("files", 0ul)),
+                  HumanBytes(im.value("bytes_done", uint64_t{0})).c_str(),
+                  HumanBytes(im.value("bytes_total", uint64_t{0})).c_str(),
+                  im.value("done", false) ? "" : ", scanning", static_cast<unsigned long>(im.value("slices_found", 0ul)));
+    }
+    if (sc.value("files_seen", 0ul) > 0) {
+      std::printf("%s trees: %lu files; %lu heads read, %lu rejected; %lu checked whole\n",
+                  sc.contains("image_files") ? "          " : "\nscan      ",
+                  static_cast<unsigned long>(sc.value("files_seen", 0ul)),
+                  static_cast<unsigned long>(sc.value("heads_read", 0ul)),
+                  static_cast<unsigned long>(sc.value("heads_rejected", 0ul)),
+                  static_cast<unsigned long>(sc.value("files_checked", 0ul)));
+    }
+  }
   if (s.contains("cache") && s["cache"].contains("bytes_used")) {
     const json& c = s["cache"];
     std::printf("\ncache      %s used of %s (%s)\n", HumanBytes(c.value("bytes_used", uint64_t{0})).c_str(),

@@ -283,6 +283,7 @@ struct ImageSet::State {
   // the environment.
   std::unique_ptr<LmdbEnv> env;
   std::unique_ptr<VerificationStore> store;
+  std::unique_ptr<ImageScanStore> scans;
   std::unique_ptr<ChunkStore> chunks;        // null without a cache dir
   std::unique_ptr<Downloader> downloader;    // null with --offline
   std::unique_ptr<DocumentFetcher> documents;
@@ -340,9 +341,11 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
 
   if (options.cache_dir.empty()) {
     s.store = std::make_unique<MemoryVerificationStore>();
+    s.scans = std::make_unique<MemoryImageScanStore>();
   } else {
     JIGDOOFUS_ASSIGN_OR_RETURN(s.env, LmdbEnv::Open(options.cache_dir, config.lmdb));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.store, LmdbVerificationStore::Open(s.env.get()));
+    JIGDOOFUS_ASSIGN_OR_RETURN(s.scans, LmdbImageScanStore::Open(s.env.get()));
     JIGDOOFUS_ASSIGN_OR_RETURN(s.chunks,
                                ChunkStore::Open(s.env.get(), ChunkStoreOptions{.capacity = config.cache_capacity}));
   }
@@ -360,7 +363,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
   s.local = std::make_unique<LocalTreeSource>(options.local, file_urls, s.store.get());
   s.sources.push_back(s.local.get());
   if (!options.scan.empty()) {
-    s.scan = std::make_unique<ScanSource>(options.scan, s.store.get());
+    s.scan = std::make_unique<ScanSource>(options.scan, s.store.get(), s.scans.get());
     s.scan->Start();
     s.sources.push_back(s.scan.get());
   }
@@ -369,29 +372,48 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
     s.sources.push_back(s.mirror.get());
   }
 
+  WantedHeads wanted;  // every slice with a head sum: what image files are scanned for
   for (LoadedJigdo& j : loaded) {
-    // Cache slices are kept open like local ones (they pin nothing: each
-    // read checks them in its own snapshot).
-    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources, config.max_open_slices);
-    size_t jigdo_index = s.jigdos.size();
-    s.jigdos.push_back({j, resolver});
+    struct Read {
+      const JigdoImage* image;
+      std::string template_name;
+      std::shared_ptr<const ByteSource> file;
+      std::shared_ptr<const TemplateIndex> index;
+    };
+    std::vector<Read> reads;
+    auto heads = std::make_shared<SliceHeadMap>();
     for (const JigdoImage& image : j.file->images()) {
       JIGDOOFUS_ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> file,
                                  OpenTemplate(image, j.path, s.store.get(), s.documents.get()));
       auto index = ReadTemplateIndex(*file);
       if (!index.ok()) return index.status().WithContext(j.path + ": image " + image.filename);
       auto shared_index = std::make_shared<const TemplateIndex>(std::move(index).value());
-      auto literals = std::make_shared<const LiteralStore>(file, shared_index);
+      for (size_t i = 0; i < shared_index->slices().size(); ++i) {
+        const SliceHead& head = shared_index->slice_heads()[i];
+        if (!head.known()) continue;
+        heads->emplace(shared_index->slices()[i], head);
+        wanted.Add(shared_index->slices()[i], head);
+      }
+      reads.push_back({&image, file->name(), file, shared_index});
+    }
+    // Cache slices are kept open like local ones (they pin nothing: each
+    // read checks them in its own snapshot).
+    auto resolver = std::make_shared<SliceResolver>(j.file, s.sources, config.max_open_slices, std::move(heads));
+    size_t jigdo_index = s.jigdos.size();
+    s.jigdos.push_back({j, resolver});
+    for (Read& r : reads) {
+      auto literals = std::make_shared<const LiteralStore>(r.file, r.index);
       OpenImage open;
-      open.name = image.filename;
+      open.name = r.image->filename;
       open.source = j.path;
       open.jigdo = j.file;
-      open.reader = std::make_unique<ImageReader>(shared_index, literals, resolver);
+      open.reader = std::make_unique<ImageReader>(r.index, literals, resolver);
       open.resolver = resolver;
       set->images_.push_back(std::move(open));
-      s.infos.push_back({file->name(), jigdo_index});
+      s.infos.push_back({r.template_name, jigdo_index});
     }
   }
+  if (s.scan && s.scan->has_image_files()) s.scan->StartImageScan(std::move(wanted));
   // Labels nothing can serve: said now, not at the first EIO.
   for (const State::Jigdo& j : s.jigdos) {
     LabelCoverageInput in;
@@ -527,6 +549,27 @@ std::string ImageSet::StatusJson() const {
     }
     out["transfers"] = {{"rate_bps", t.rate_bps}, {"bytes", t.bytes}, {"in_flight", std::move(in_flight)},
                         {"servers", std::move(servers)}};
+  }
+  if (state_->scan) {
+    const ScanStats sc = state_->scan->Stats();
+    out["scan"] = {{"walked", sc.walked},
+                   {"files_seen", sc.files_seen},
+                   {"heads_read", sc.heads_read},
+                   {"heads_rejected", sc.heads_rejected},
+                   {"files_checked", sc.files_checked}};
+    if (state_->scan->has_image_files()) {
+      const ImageFileStats& im = sc.images;
+      out["scan"]["image_files"] = {{"files", im.files},
+                                    {"files_done", im.files_done},
+                                    {"files_from_record", im.files_from_record},
+                                    {"bytes_total", im.bytes_total},
+                                    {"bytes_done", im.bytes_done},
+                                    {"bytes_read", im.bytes_read},
+                                    {"candidates", im.candidates},
+                                    {"bytes_hashed", im.bytes_hashed},
+                                    {"slices_found", im.slices_found},
+                                    {"done", im.done}};
+    }
   }
   if (state_->downloader) {
     DownloaderStats d = state_->downloader->stats();

@@ -32,10 +32,11 @@ std::string Describe(const SliceId& id) {
          std::to_string(id.size) + " bytes";
 }
 
-// Reads the first `size` bytes of `fd` and returns their digest.
-Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo algo,
-                      const FetchContext& ctx) {
-  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}  // namespace
+
+Result<Digest> HashFileRange(int fd, const std::string& path, uint64_t offset, uint64_t size, HashAlgo algo,
+                             const FetchContext& ctx) {
+  (void)::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(size), POSIX_FADV_SEQUENTIAL);
   Hasher hasher(algo);
   uint8_t* const buf = ThreadHashBuffer();
   uint64_t done = 0;
@@ -43,20 +44,22 @@ Result<Digest> HashFd(int fd, const std::string& path, uint64_t size, HashAlgo a
     if (ctx.cancelled()) return Status::Cancelled(path + ": hashing cancelled");
     if (ctx.expired()) return Status::TimedOut(path + ": deadline passed while hashing");
     size_t want = static_cast<size_t>(std::min<uint64_t>(kHashChunk, size - done));
-    ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(done));
+    ssize_t n = ::pread(fd, buf, want, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::FromErrno(path + ": read at offset " + std::to_string(done), errno);
+      return Status::FromErrno(path + ": read at offset " + std::to_string(offset + done), errno);
     }
     if (n == 0) {
-      return Status::IOError(path + ": file shrank to " + std::to_string(done) + " bytes while hashing (expected " +
-                             std::to_string(size) + ")");
+      return Status::IOError(path + ": file shrank to " + std::to_string(offset + done) +
+                             " bytes while hashing (expected " + std::to_string(offset + size) + ")");
     }
     hasher.Update(std::span<const uint8_t>(buf, static_cast<size_t>(n)));
     done += static_cast<uint64_t>(n);
   }
   return hasher.Finish();
 }
+
+namespace {
 
 Status Mismatch(const std::string& path, const SliceId& id, const Digest& actual, const char* how) {
   return Status::Corruption(path + ": " + HashAlgoName(id.digest.algo) + " mismatch (expected " +
@@ -88,6 +91,21 @@ Status FileSlice::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
   return Status::OK();
 }
 
+Status FileRangeSlice::ReadAt(uint64_t offset, std::span<uint8_t> out) const {
+  if (offset > id_.size || out.size() > id_.size - offset) {
+    return Status::InvalidArgument(path_ + ": read of " + std::to_string(out.size()) + " bytes at offset " +
+                                   std::to_string(offset) + " is beyond the slice (" + std::to_string(id_.size) +
+                                   " bytes)");
+  }
+  auto n = PreadFully(file_->get(), base_ + offset, out, path_);
+  if (!n.ok()) return n.status();
+  if (*n != out.size()) {
+    return Status::IOError(path_ + ": short read at offset " + std::to_string(base_ + offset + *n) +
+                           " (the file shrank after the scan)");
+  }
+  return Status::OK();
+}
+
 Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, const std::string& path, UniqueFd fd,
                                                             VerificationStore* store, const FetchContext& ctx,
                                                             VerifyDetail* detail) {
@@ -111,7 +129,7 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, c
       return Mismatch(path, id, *known, ", from an earlier verification");
     }
   }
-  JIGDOOFUS_ASSIGN_OR_RETURN(Digest actual, HashFd(fd.get(), path, id.size, id.digest.algo, ctx));
+  JIGDOOFUS_ASSIGN_OR_RETURN(Digest actual, HashFileRange(fd.get(), path, 0, id.size, id.digest.algo, ctx));
   if (detail != nullptr) detail->actual = actual;
   if (actual != id.digest) return Mismatch(path, id, actual, "");
   if (store != nullptr) {

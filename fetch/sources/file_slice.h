@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -29,6 +30,24 @@ class FileSlice final : public VerifiedSlice {
   SliceId id_;
   std::string path_;
   int fd_;
+};
+
+// A VerifiedSlice that is a byte range of a larger file (a slice found
+// inside an image file by a scan). Many share one open file.
+class FileRangeSlice final : public VerifiedSlice {
+ public:
+  FileRangeSlice(SliceId id, std::string path, std::shared_ptr<const UniqueFd> file, uint64_t base)
+      : id_(std::move(id)), path_(std::move(path)), file_(std::move(file)), base_(base) {}
+  const SliceId& id() const override { return id_; }
+  Status ReadAt(uint64_t offset, std::span<uint8_t> out) const override;
+  int fd() const override { return file_->get(); }
+  uint64_t fd_offset() const override { return base_; }
+
+ private:
+  SliceId id_;
+  std::string path_;
+  std::shared_ptr<const UniqueFd> file_;
+  uint64_t base_;
 };
 
 // Opens `path` (a regular file), checks its size against `id`, and
@@ -68,6 +87,11 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, c
                                                             UniqueFd fd, VerificationStore* store,
                                                             const FetchContext& ctx,
                                                             VerifyDetail* detail = nullptr);
+
+// The digest of bytes [offset, offset + size) of `fd`, read in 256 KiB
+// preads, checking ctx between them. kIOError if the file ends first.
+Result<Digest> HashFileRange(int fd, const std::string& path, uint64_t offset, uint64_t size, HashAlgo algo,
+                             const FetchContext& ctx);
 
 // Whether the file open at `fd` is a regular file of the slice's size
 // with a verification record in `store` (still matching its stat) that

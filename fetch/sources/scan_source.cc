@@ -13,6 +13,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/byte_source.h"
+#include "core/rsync_sum.h"
 #include "fetch/sources/file_slice.h"
 
 namespace jigdoofus {
@@ -44,14 +46,28 @@ std::string Join(const std::string& dir, const char* name) {
 
 }  // namespace
 
-ScanSource::ScanSource(std::vector<std::string> dirs, VerificationStore* store)
+ScanSource::ScanSource(const std::vector<std::string>& paths, VerificationStore* store, ImageScanStore* scans)
     : store_(store), memo_(std::make_unique<MemoStore>(store)) {
-  for (const std::string& d : dirs) dirs_.push_back(AbsoluteDir(d));
+  std::vector<std::string> files;
+  for (const std::string& p : paths) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      files.push_back(std::filesystem::absolute(p).lexically_normal().string());
+    } else {
+      dirs_.push_back(AbsoluteDir(p));
+    }
+  }
+  if (!files.empty()) images_ = std::make_unique<ImageFileSet>(std::move(files), scans);
 }
 
 ScanSource::~ScanSource() {
   stop_.store(true);
   if (walker_.joinable()) walker_.join();
+  images_.reset();
+}
+
+void ScanSource::StartImageScan(WantedHeads wanted) {
+  if (images_) images_->Start(std::move(wanted));
 }
 
 void ScanSource::Start() {
@@ -104,6 +120,7 @@ void ScanSource::Walk() {
     for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) pending.emplace_back(std::move(*it), false);
   }
   spdlog::debug("scan: {} files found", found.size());
+  files_seen_ = found.size();
   std::lock_guard<std::mutex> lock(mu_);
   by_size_ = std::move(found);
   walked_ = true;
@@ -122,8 +139,46 @@ Status ScanSource::WaitForWalk(const FetchContext& ctx) {
   return Status::TimedOut("scan: deadline passed while the trees were being walked");
 }
 
+bool ScanSource::HeadMatches(const std::string& path, const SliceHead& head) {
+  if (!head.known()) return true;
+  UniqueFd fd(::open(path.c_str(), kSliceOpenFlags));
+  struct stat st;
+  if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return true;  // VerifyLocalFile says why
+  const std::pair<FileKey, uint32_t> key{FileKey::FromStat(st), head.len};
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = head_sums_.find(key); it != head_sums_.end()) return it->second == head.sum;
+  }
+  std::vector<uint8_t> buf(head.len);
+  auto n = PreadFully(fd.get(), 0, buf, path);
+  if (!n.ok() || *n != buf.size()) return true;  // too short or unreadable: VerifyLocalFile says why
+  ++heads_read_;
+  const uint64_t sum = RsyncSum64(buf);
+  std::lock_guard<std::mutex> lock(mu_);
+  head_sums_[key] = sum;
+  return sum == head.sum;
+}
+
 Result<std::shared_ptr<const VerifiedSlice>> ScanSource::Open(const SliceRequest& request,
                                                             const FetchContext& ctx) {
+  // Already found in an image file: no waiting.
+  if (images_ && images_->HasFound(request.id)) return images_->Open(request, ctx);
+  Status trees = Status::NotFound("scan: no directory given");
+  if (!dirs_.empty()) {
+    auto r = OpenFromTrees(request, ctx);
+    if (r.ok()) return r;
+    trees = r.status();
+    if (trees.code() == Status::Code::kCancelled || trees.code() == Status::Code::kTimedOut) return trees;
+  }
+  if (images_) {
+    auto r = images_->Open(request, ctx);
+    if (r.ok() || r.status().code() != Status::Code::kNotFound || dirs_.empty()) return r;
+  }
+  return trees;
+}
+
+Result<std::shared_ptr<const VerifiedSlice>> ScanSource::OpenFromTrees(const SliceRequest& request,
+                                                                      const FetchContext& ctx) {
   Start();
   JIGDOOFUS_RETURN_IF_ERROR(WaitForWalk(ctx));
   std::vector<std::string> paths;
@@ -135,6 +190,11 @@ Result<std::shared_ptr<const VerifiedSlice>> ScanSource::Open(const SliceRequest
   for (const std::string& path : paths) {
     if (ctx.cancelled()) return Status::Cancelled("scan: request cancelled");
     if (ctx.expired()) return Status::TimedOut("scan: deadline passed");
+    if (!HeadMatches(path, request.head)) {
+      ++heads_rejected_;
+      continue;
+    }
+    ++files_checked_;
     VerifyDetail detail;
     auto r = VerifyLocalFile(request.id, path, memo_.get(), ctx, &detail);
     if (r.ok()) return r;
@@ -161,6 +221,7 @@ Result<std::shared_ptr<const VerifiedSlice>> ScanSource::Open(const SliceRequest
 }
 
 bool ScanSource::HasVerified(const SliceRequest& request) {
+  if (images_ && images_->HasFound(request.id)) return true;
   std::vector<std::string> paths;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -173,6 +234,20 @@ bool ScanSource::HasVerified(const SliceRequest& request) {
     if (fd.valid() && HasVerificationRecord(request.id, fd.get(), store_)) return true;
   }
   return false;
+}
+
+ScanStats ScanSource::Stats() const {
+  ScanStats s;
+  s.files_seen = files_seen_.load();
+  s.heads_read = heads_read_.load();
+  s.heads_rejected = heads_rejected_.load();
+  s.files_checked = files_checked_.load();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    s.walked = walked_ || dirs_.empty();
+  }
+  if (images_) s.images = images_->Stats();
+  return s;
 }
 
 }  // namespace jigdoofus

@@ -48,8 +48,8 @@ std::string TriedList(const SliceRequest& req, const std::vector<SliceSource*>& 
 }  // namespace
 
 SliceResolver::SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
-                             size_t max_open)
-    : jigdo_(std::move(jigdo)), sources_(std::move(sources)), max_open_(max_open) {}
+                             size_t max_open, std::shared_ptr<const SliceHeadMap> heads)
+    : jigdo_(std::move(jigdo)), sources_(std::move(sources)), max_open_(max_open), heads_(std::move(heads)) {}
 
 std::shared_ptr<const VerifiedSlice> SliceResolver::LruFind(const SliceId& slice) {
   auto it = lru_index_.find(slice.digest);
@@ -172,6 +172,9 @@ SliceRequest SliceResolver::RequestFor(const SliceId& slice) const {
   request.id = slice;
   request.jigdo = jigdo_.get();
   if (jigdo_ != nullptr) request.locations = jigdo_->LocationsFor(slice.digest);
+  if (heads_ != nullptr) {
+    if (auto it = heads_->find(slice); it != heads_->end()) request.head = it->second;
+  }
   return request;
 }
 

@@ -42,8 +42,9 @@ inline constexpr size_t kDefaultMaxOpenSlices = 256;
 class SliceResolver final : public SliceProvider {
  public:
   // Sources are tried in the given order; they must outlive the resolver.
+  // `heads` (may be null): the templates' head sums, put into requests.
   SliceResolver(std::shared_ptr<const JigdoFile> jigdo, std::vector<SliceSource*> sources,
-                size_t max_open = kDefaultMaxOpenSlices);
+                size_t max_open = kDefaultMaxOpenSlices, std::shared_ptr<const SliceHeadMap> heads = nullptr);
   Result<std::shared_ptr<const VerifiedSlice>> Get(const SliceId& slice, const FetchContext& ctx) override;
   // Drops the open slice kept for `slice` (it went bad or was evicted).
   void Forget(const SliceId& slice) override;
@@ -51,7 +52,8 @@ class SliceResolver final : public SliceProvider {
   // Whether the slice can be served now without the network: kept open,
   // or a source holds it verified (SliceSource::HasVerified).
   bool Available(const SliceId& slice);
-  // The request the sources get for `slice`: its locations in this .jigdo.
+  // The request the sources get for `slice`: its locations in this .jigdo
+  // and its head sum.
   SliceRequest RequestFor(const SliceId& slice) const;
   const ResolverStats& stats() const { return stats_; }
 
@@ -67,6 +69,7 @@ class SliceResolver final : public SliceProvider {
   std::shared_ptr<const JigdoFile> jigdo_;
   std::vector<SliceSource*> sources_;
   size_t max_open_;
+  std::shared_ptr<const SliceHeadMap> heads_;
   mutable std::mutex mu_;
   std::unordered_map<Digest, std::shared_ptr<Flight>, DigestHash> flights_;  // GUARDED_BY(mu_)
   LruList lru_;                                                              // GUARDED_BY(mu_), front = newest

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/jigdo_file.h"
@@ -22,7 +23,13 @@ struct SliceRequest {
   // The .jigdo the locations came from (relative file: URLs resolve
   // against its origin()).
   const JigdoFile* jigdo = nullptr;
+  // The template's head sum of the slice, if it has one: a scan reads this
+  // many bytes of a candidate and rejects it unless they sum to this.
+  SliceHead head;
 };
+
+// Each slice's head sum, from the templates of one .jigdo.
+using SliceHeadMap = std::unordered_map<SliceId, SliceHead, SliceIdHash>;
 
 class SliceSource {
  public:

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -254,6 +256,8 @@ TEST_F(OptionsTest, UsageErrors) {
   ExpectError(Parse({"jigdoofus", "--local", "D=/etc/passwd", "s.jigdo", "/m"}), "not a directory");
   ExpectError(Parse({"jigdoofus", "--local", "D=/tmp", "--local", "D=/", "s.jigdo", "/m"}), "given twice");
   ExpectError(Parse({"jigdoofus", "--scan", dir_ + "/nope", "s.jigdo", "/m"}), "--scan");
+  ExpectError(Parse({"jigdoofus", "--scan", "/dev/null", "s.jigdo", "/m"}),
+              "--scan: /dev/null is neither a directory nor a regular file");
   ExpectError(Parse({"jigdoofus", "--mirror", "Debian", "s.jigdo", "/m"}), "--mirror expects LABEL=URL");
   ExpectError(Parse({"jigdoofus", "--mirror", "Debian=/srv", "s.jigdo", "/m"}), "is not an http");
   ExpectError(Parse({"jigdoofus", "--cache-size", "lots", "s.jigdo", "/m"}), "--cache-size: bad size 'lots'");
@@ -322,6 +326,26 @@ TEST_F(OptionsTest, ProxyIsAUrl) {
   EXPECT_EQ(r->images.proxy, "socks5h://p:1080");
   for (const char* bad : {"proxy:3128", "ftp://p:21", "http://"}) {
     ExpectError(Parse({"jigdoofus", "--proxy", bad, "s.jigdo", "/m"}), "--proxy expects a URL");
+  }
+}
+
+TEST_F(OptionsTest, ScanTakesImageFilesAndDiscoverAddsWhatExists) {
+  const std::string iso = dir_ + "/old.iso";
+  { std::ofstream(iso) << "not really an ISO"; }
+  auto r = Parse({"jigdoofus", "--scan", iso, "--scan", dir_ + "/a", "s.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->images.scan, (std::vector<std::string>{iso, dir_ + "/a"}));
+  r = Parse({"jigdoofus", "--discover", "s.jigdo", "/m"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  for (const std::string& d : r->images.scan) {
+    EXPECT_TRUE(d == "/var/cache/apt/archives" || d == "/var/cache/apt-cacher-ng" || d == "/media" ||
+                d == "/run/media")
+        << d;
+    EXPECT_TRUE(std::filesystem::is_directory(d)) << d;
+  }
+  if (std::filesystem::is_directory("/var/cache/apt/archives")) {
+    EXPECT_NE(std::find(r->images.scan.begin(), r->images.scan.end(), "/var/cache/apt/archives"),
+              r->images.scan.end());
   }
 }
 

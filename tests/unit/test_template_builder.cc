@@ -1,5 +1,7 @@
 #include "tests/unit/test_template_builder.h"
 
+#include "core/rsync_sum.h"
+
 #include <bzlib.h>
 #include <zlib.h>
 
@@ -79,7 +81,9 @@ TemplateBuilder& TemplateBuilder::Slice(std::string_view bytes) {
     e.type = options_.obsolete_types ? tmpl::EntryType::kFileObsolete : tmpl::EntryType::kFile;
   }
   e.digest = HashBytes(options_.algo, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
-  e.rsync = 0x0123456789abcdefull;
+  // As jigdo-file writes it: the head sum of the first blockLen bytes.
+  const size_t head = std::min<size_t>(bytes.size(), options_.block_len);
+  e.rsync = RsyncSum64({reinterpret_cast<const uint8_t*>(bytes.data()), head});
   entries_.push_back(e);
   image_.append(bytes);
   if (std::find(slices_.begin(), slices_.end(), bytes) == slices_.end()) slices_.emplace_back(bytes);

@@ -1,0 +1,122 @@
+#include "fetch/sources/image_file_scan.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <unordered_set>
+
+#include "core/byte_source.h"
+#include "core/rsync_sum.h"
+#include "fetch/sources/file_slice.h"
+
+namespace jigdoofus {
+
+namespace {
+
+// Bytes per read of the sequential pass.
+constexpr size_t kPassChunk = size_t{4} << 20;
+
+struct Candidate {
+  uint64_t offset;
+  SliceId id;
+};
+
+}  // namespace
+
+void WantedHeads::Add(const SliceId& id, const SliceHead& head) {
+  if (!head.known()) return;
+  std::vector<SliceId>& ids = by_len_[head.len][head.sum];
+  if (std::find(ids.begin(), ids.end(), id) != ids.end()) return;
+  ids.push_back(id);
+  ++count_;
+}
+
+std::vector<SliceHead> WantedHeads::Heads() const {
+  std::vector<SliceHead> out;
+  for (const auto& [len, sums] : by_len_) {
+    for (const auto& [sum, ids] : sums) out.push_back({sum, len});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SliceHead& a, const SliceHead& b) { return a.len != b.len ? a.len < b.len : a.sum < b.sum; });
+  return out;
+}
+
+const std::vector<SliceId>* WantedHeads::Find(uint32_t len, uint64_t sum) const {
+  auto l = by_len_.find(len);
+  if (l == by_len_.end()) return nullptr;
+  auto s = l->second.find(sum);
+  return s == l->second.end() ? nullptr : &s->second;
+}
+
+Status ScanImageFile(int fd, const std::string& path, uint64_t size, const WantedHeads& wanted, uint32_t stride,
+                     const FetchContext& ctx, ImageScanCounters* counters,
+                     const std::function<bool(const SliceId&)>& skip,
+                     const std::function<void(const FoundSlice&)>& on_found) {
+  if (wanted.empty() || size == 0) return Status::OK();
+  struct Pass {
+    uint32_t len;
+    const std::unordered_map<uint64_t, std::vector<SliceId>>* sums;
+    HeadSums heads;
+  };
+  std::vector<Pass> passes;
+  for (const auto& [len, sums] : wanted.by_len()) {
+    if (len == 0 || len > size) continue;
+    passes.push_back({len, &sums, HeadSums(len, stride)});
+  }
+  if (passes.empty()) return Status::OK();
+
+  std::unordered_set<SliceId, SliceIdHash> reported;
+  std::vector<Candidate> candidates;
+  // Hashes each candidate's whole range. Candidates are ahead of the pass
+  // (their window just completed), so the pages are read again from the
+  // page cache by the pass.
+  auto confirm = [&]() -> Status {
+    for (const Candidate& c : candidates) {
+      if (reported.count(c.id) != 0 || (skip && skip(c.id))) continue;
+      if (ctx.cancelled()) return Status::Cancelled(path + ": scan cancelled");
+      auto digest = HashFileRange(fd, path, c.offset, c.id.size, c.id.digest.algo, ctx);
+      if (!digest.ok()) {
+        const Status::Code code = digest.status().code();
+        if (code == Status::Code::kCancelled || code == Status::Code::kTimedOut) return digest.status();
+        continue;  // the file shrank or failed there: not a slice we can serve
+      }
+      if (counters != nullptr) counters->bytes_hashed += c.id.size;
+      if (*digest != c.id.digest) continue;
+      reported.insert(c.id);
+      if (counters != nullptr) ++counters->found;
+      on_found({c.offset, c.id});
+    }
+    candidates.clear();
+    return Status::OK();
+  };
+
+  (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  auto buf = std::make_unique_for_overwrite<uint8_t[]>(kPassChunk);
+  uint64_t pos = 0;
+  while (pos < size) {
+    if (ctx.cancelled()) return Status::Cancelled(path + ": scan cancelled");
+    if (ctx.expired()) return Status::TimedOut(path + ": deadline passed while scanning");
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(kPassChunk, size - pos));
+    JIGDOOFUS_ASSIGN_OR_RETURN(size_t n, PreadFully(fd, pos, {buf.get(), want}, path));
+    if (n == 0) break;  // shrank: scan what there was
+    const std::span<const uint8_t> piece(buf.get(), n);
+    for (Pass& pass : passes) {
+      pass.heads.Feed(piece, [&](uint64_t at, uint64_t sum) {
+        auto it = pass.sums->find(sum);
+        if (it == pass.sums->end()) return;
+        for (const SliceId& id : it->second) {
+          if (at + id.size <= size) candidates.push_back({at, id});
+        }
+      });
+    }
+    pos += n;
+    if (counters != nullptr) counters->bytes_read += n;
+    if (counters != nullptr) counters->candidates += candidates.size();
+    JIGDOOFUS_RETURN_IF_ERROR(confirm());
+  }
+  return Status::OK();
+}
+
+}  // namespace jigdoofus
