@@ -50,7 +50,9 @@ Status LmdbVerificationStore::Record(const FileKey& key, const Digest& digest) {
   std::array<uint8_t, kSha256Size + 8> v{};
   std::memcpy(v.data(), digest.bytes.data(), digest.size());
   PutLe(v.data() + digest.size(), static_cast<uint64_t>(std::time(nullptr)), 8);
-  Status s = env_->Update([&](LmdbTxn& txn) {
+  // Grouped: the threads hashing a tree at the same time share one commit
+  // (one flush) instead of one each.
+  Status s = env_->UpdateGrouped([&](LmdbTxn& txn) {
     return txn.Put(dbi_, k, std::span<const uint8_t>(v.data(), digest.size() + 8));
   });
   return s.WithContext(env_->dir() + ": recording a verified file");

@@ -19,6 +19,7 @@
 #include "core/byte_source.h"
 #include "core/digest.h"
 #include "core/literal_store.h"
+#include "core/md5_batcher.h"
 #include "core/template_index.h"
 #include "core/uri.h"
 #include "fetch/mount/image_availability.h"
@@ -549,6 +550,14 @@ std::string ImageSet::StatusJson() const {
     }
     out["transfers"] = {{"rate_bps", t.rate_bps}, {"bytes", t.bytes}, {"in_flight", std::move(in_flight)},
                         {"servers", std::move(servers)}};
+  }
+  {
+    const Md5BatcherStats h = Md5Batcher::Shared().stats();
+    out["md5"] = {{"kernel", Md5KernelName(BestMd5Kernel())},
+                  {"lanes", Md5KernelLanes(BestMd5Kernel())},
+                  {"jobs", h.jobs},
+                  {"steps", h.steps},
+                  {"lanes_per_step", h.steps ? static_cast<double>(h.lane_steps) / static_cast<double>(h.steps) : 0.0}};
   }
   if (state_->scan) {
     const ScanStats sc = state_->scan->Stats();

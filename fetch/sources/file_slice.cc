@@ -1,6 +1,7 @@
 #include "fetch/sources/file_slice.h"
 
 #include "core/byte_source.h"
+#include "core/md5_batcher.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,11 +33,28 @@ std::string Describe(const SliceId& id) {
          std::to_string(id.size) + " bytes";
 }
 
+// Below this, a file's MD5 is not worth a lane (the handoff costs more).
+constexpr uint64_t kMinBatchedMd5 = 16 << 10;
+// Above this, a stream outlives its lane-mates and ends up alone in its
+// lanes, on the batcher's one thread: hashed on the caller's own thread
+// instead, so that several large files use several cores.
+constexpr uint64_t kMaxBatchedMd5 = 8 << 20;
+
 }  // namespace
+
+Md5Stream FileRangeStream(int fd, const std::string& path, uint64_t offset, uint64_t size) {
+  return {size, [fd, &path, offset](uint64_t at, std::span<uint8_t> out) -> Result<size_t> {
+            return PreadFully(fd, offset + at, out, path);
+          }};
+}
 
 Result<Digest> HashFileRange(int fd, const std::string& path, uint64_t offset, uint64_t size, HashAlgo algo,
                              const FetchContext& ctx) {
   (void)::posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(size), POSIX_FADV_SEQUENTIAL);
+  if (algo == HashAlgo::kMd5 && size >= kMinBatchedMd5 && size <= kMaxBatchedMd5) {
+    // MD5 shares the vector lanes with whatever else is being hashed.
+    return Md5Batcher::Shared().Hash(FileRangeStream(fd, path, offset, size), ctx);
+  }
   Hasher hasher(algo);
   uint8_t* const buf = ThreadHashBuffer();
   uint64_t done = 0;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "cache/verification_store.h"
+#include "core/md5_lanes.h"
 #include "core/slice_provider.h"
 #include "core/unique_fd.h"
 
@@ -90,8 +91,14 @@ Result<std::shared_ptr<const VerifiedSlice>> VerifyOpenFile(const SliceId& id, c
 
 // The digest of bytes [offset, offset + size) of `fd`, read in 256 KiB
 // preads, checking ctx between them. kIOError if the file ends first.
+// MD5 of 16 KiB to 8 MiB goes through the shared Md5Batcher (lanes shared
+// with the other threads hashing at the time); the rest through OpenSSL.
 Result<Digest> HashFileRange(int fd, const std::string& path, uint64_t offset, uint64_t size, HashAlgo algo,
                              const FetchContext& ctx);
+
+// Bytes [offset, offset + size) of `fd` as an Md5Stream (`path` names it
+// in errors and must outlive the stream).
+Md5Stream FileRangeStream(int fd, const std::string& path, uint64_t offset, uint64_t size);
 
 // Whether the file open at `fd` is a regular file of the slice's size
 // with a verification record in `store` (still matching its stat) that

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/byte_source.h"
+#include "core/md5_lanes.h"
 #include "core/rsync_sum.h"
 #include "fetch/sources/file_slice.h"
 
@@ -69,24 +70,39 @@ Status ScanImageFile(int fd, const std::string& path, uint64_t size, const Wante
 
   std::unordered_set<SliceId, SliceIdHash> reported;
   std::vector<Candidate> candidates;
-  // Hashes each candidate's whole range. Candidates are ahead of the pass
-  // (their window just completed), so the pages are read again from the
-  // page cache by the pass.
+  // Hashes each candidate's whole range: the MD5 ones together in the
+  // lanes of one Md5Streams call, SHA256 ones one by one (OpenSSL, SHA-NI).
+  // Candidates are ahead of the pass (their window just completed), so the
+  // pass finds their pages in the page cache again.
   auto confirm = [&]() -> Status {
+    std::vector<const Candidate*> md5;
+    std::vector<std::pair<const Candidate*, Result<Digest>>> hashed;
     for (const Candidate& c : candidates) {
       if (reported.count(c.id) != 0 || (skip && skip(c.id))) continue;
-      if (ctx.cancelled()) return Status::Cancelled(path + ": scan cancelled");
-      auto digest = HashFileRange(fd, path, c.offset, c.id.size, c.id.digest.algo, ctx);
+      if (c.id.digest.algo == HashAlgo::kMd5) {
+        md5.push_back(&c);
+        continue;
+      }
+      hashed.emplace_back(&c, HashFileRange(fd, path, c.offset, c.id.size, c.id.digest.algo, ctx));
+    }
+    if (!md5.empty()) {
+      std::vector<Md5Stream> streams;
+      for (const Candidate* c : md5) streams.push_back(FileRangeStream(fd, path, c->offset, c->id.size));
+      std::vector<Result<Digest>> digests = Md5Streams(streams, ctx);
+      for (size_t i = 0; i < md5.size(); ++i) hashed.emplace_back(md5[i], std::move(digests[i]));
+    }
+    std::sort(hashed.begin(), hashed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [c, digest] : hashed) {
       if (!digest.ok()) {
         const Status::Code code = digest.status().code();
         if (code == Status::Code::kCancelled || code == Status::Code::kTimedOut) return digest.status();
         continue;  // the file shrank or failed there: not a slice we can serve
       }
-      if (counters != nullptr) counters->bytes_hashed += c.id.size;
-      if (*digest != c.id.digest) continue;
-      reported.insert(c.id);
+      if (counters != nullptr) counters->bytes_hashed += c->id.size;
+      if (*digest != c->id.digest || reported.count(c->id) != 0) continue;
+      reported.insert(c->id);
       if (counters != nullptr) ++counters->found;
-      on_found({c.offset, c.id});
+      on_found({c->offset, c->id});
     }
     candidates.clear();
     return Status::OK();
