@@ -9,10 +9,12 @@
 // templates by tests/tools/derive_rsync_table.py; rsync_sum_test checks it
 // against templates written by jigdo-file and by xorriso's JTE.
 //
-// HeadSums computes the sum of the n-byte window at many aligned offsets of
-// one long stream in a single pass (one table lookup per byte), from two
-// running prefix sums: with P(j) = sum_{k<j} T[b_k] and Q(j) = sum_{k<j} k*T[b_k],
-//   lo(a) = P(a+n) - P(a),  hi(a) = (a+n) * lo(a) - (Q(a+n) - Q(a)).
+// HeadSums scans one long stream for windows whose sum may be wanted: it
+// gives the low half (lo) of the sum of the n-byte window at every aligned
+// offset, in one pass at one table lookup and one addition per byte, from
+// the prefix sum P(j) = sum_{k<j} T[b_k]: lo(a) = P(a+n) - P(a). The high
+// half needs a multiplication per byte; a caller computes it, with
+// RsyncSum64, only for the windows whose lo it wants.
 #pragma once
 
 #include <cstddef>
@@ -26,10 +28,9 @@ namespace jigdoofus {
 // The sum of `bytes`, as a template stores it (little-endian lo, then hi).
 uint64_t RsyncSum64(std::span<const uint8_t> bytes);
 
-// Head sums of every window [a, a+n) with a a multiple of `stride`, over a
-// stream fed in consecutive pieces of any size. Each complete window is
-// reported once, in order, as report(a, sum). Cost: one table lookup, two
-// additions and a multiplication per byte, whatever n and stride are.
+// The low halves of the head sums of every window [a, a+n) with a a
+// multiple of `stride`, over a stream fed in consecutive pieces of any
+// size. Each complete window is reported once, in order, as report(a, lo).
 // Memory: one mark per window open at a time (n / stride + 1).
 class HeadSums {
  public:
@@ -42,12 +43,11 @@ class HeadSums {
   void Feed(std::span<const uint8_t> piece, Fn&& report) {
     for (;;) {
       if (pos_ == next_start_) {
-        open_.push_back({pos_, p_, q_});
+        open_.push_back({pos_, p_});
         next_start_ += stride_;
       }
       if (!open_.empty() && open_.front().at + n_ == pos_) {
-        const Mark& m = open_.front();
-        report(m.at, Window(m));
+        report(open_.front().at, p_ - open_.front().p);
         open_.pop_front();
       }
       if (piece.empty()) return;
@@ -63,19 +63,17 @@ class HeadSums {
  private:
   struct Mark {
     uint64_t at;
-    uint32_t p, q;
+    uint32_t p;
   };
-  uint64_t Window(const Mark& m) const {
-    uint32_t lo = p_ - m.p;
-    uint32_t hi = static_cast<uint32_t>(m.at + n_) * lo - (q_ - m.q);
-    return uint64_t{lo} | uint64_t{hi} << 32;
-  }
   void Accumulate(std::span<const uint8_t> bytes);
   uint32_t n_, stride_;
-  uint64_t pos_;         // position of the next byte fed
-  uint64_t next_start_;  // the next window start not yet marked
-  uint32_t p_ = 0, q_ = 0;   // P(pos_), Q(pos_)
-  std::deque<Mark> open_;    // windows started and not yet complete, oldest first
+  uint64_t pos_;           // position of the next byte fed
+  uint64_t next_start_;    // the next window start not yet marked
+  uint32_t p_ = 0;         // P(pos_)
+  std::deque<Mark> open_;  // windows started and not yet complete, oldest first
 };
+
+// The low half of a head sum (what HeadSums reports).
+inline uint32_t HeadSumLow(uint64_t sum) { return static_cast<uint32_t>(sum); }
 
 }  // namespace jigdoofus

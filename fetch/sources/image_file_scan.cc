@@ -60,11 +60,21 @@ Status ScanImageFile(int fd, const std::string& path, uint64_t size, const Wante
     uint32_t len;
     const std::unordered_map<uint64_t, std::vector<SliceId>>* sums;
     HeadSums heads;
+    // A bit per hash bucket of the wanted sums' low halves: almost every
+    // window is rejected here (2^20 bits, 128 KiB, stays in cache).
+    std::vector<uint64_t> filter;
   };
+  constexpr int kFilterBits = 20;
+  auto bucket = [](uint32_t lo) { return (uint64_t{lo} * 0x9e3779b97f4a7c15ull) >> (64 - kFilterBits); };
   std::vector<Pass> passes;
   for (const auto& [len, sums] : wanted.by_len()) {
     if (len == 0 || len > size) continue;
-    passes.push_back({len, &sums, HeadSums(len, stride)});
+    Pass pass{len, &sums, HeadSums(len, stride), std::vector<uint64_t>(size_t{1} << (kFilterBits - 6))};
+    for (const auto& entry : sums) {
+      const uint64_t b = bucket(HeadSumLow(entry.first));
+      pass.filter[b >> 6] |= uint64_t{1} << (b & 63);
+    }
+    passes.push_back(std::move(pass));
   }
   if (passes.empty()) return Status::OK();
 
@@ -110,6 +120,7 @@ Status ScanImageFile(int fd, const std::string& path, uint64_t size, const Wante
 
   (void)::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   auto buf = std::make_unique_for_overwrite<uint8_t[]>(kPassChunk);
+  std::vector<uint8_t> window;
   uint64_t pos = 0;
   while (pos < size) {
     if (ctx.cancelled()) return Status::Cancelled(path + ": scan cancelled");
@@ -119,8 +130,14 @@ Status ScanImageFile(int fd, const std::string& path, uint64_t size, const Wante
     if (n == 0) break;  // shrank: scan what there was
     const std::span<const uint8_t> piece(buf.get(), n);
     for (Pass& pass : passes) {
-      pass.heads.Feed(piece, [&](uint64_t at, uint64_t sum) {
-        auto it = pass.sums->find(sum);
+      pass.heads.Feed(piece, [&](uint64_t at, uint32_t lo) {
+        const uint64_t b = bucket(lo);
+        if ((pass.filter[b >> 6] & (uint64_t{1} << (b & 63))) == 0) return;
+        // A possible hit: the whole sum, from the window's bytes.
+        window.resize(pass.len);
+        auto got = PreadFully(fd, at, window, path);
+        if (!got.ok() || *got != window.size()) return;
+        auto it = pass.sums->find(RsyncSum64(window));
         if (it == pass.sums->end()) return;
         for (const SliceId& id : it->second) {
           if (at + id.size <= size) candidates.push_back({at, id});
