@@ -35,6 +35,11 @@ inline constexpr uint64_t kMaxLength48 = (uint64_t{1} << 48) - 1;
 // one part of hundreds of MB, and zlib parts have restart points.)
 inline constexpr uint64_t kMaxBzipPartUncompressed = uint64_t{64} << 20;
 
+// Largest blockLen whose head sums are used (jigdo-file and JTE write 1 KiB
+// by default; --min-length can raise it). A larger one is ignored: scans
+// then hash candidates whole.
+inline constexpr uint32_t kMaxHeadLength = 64 * 1024;
+
 inline constexpr std::string_view kIdData = "DATA";
 inline constexpr std::string_view kIdBzip = "BZIP";
 inline constexpr std::string_view kIdDesc = "DESC";

@@ -210,11 +210,14 @@ Result<TemplateIndex> ReadTemplateIndex(const ByteSource& file) {
   if (slice_ids.size() > UINT32_MAX) return corrupt("too many distinct slices");
   idx.image_size_ = image_pos;
   idx.literal_size_ = literal_total;
-  // Head sums cover blockLen bytes; without blockLen, or for a slice shorter
-  // than it ("never happens", says TechDetails.txt), they are not usable.
+  // Head sums cover blockLen bytes; without blockLen, for a slice shorter
+  // than it ("never happens", says TechDetails.txt), or for a blockLen no
+  // producer writes (a scan reads and keeps that many bytes per candidate),
+  // they are not usable.
   for (size_t i = 0; i < idx.slices_.size(); ++i) {
     SliceHead& h = idx.slice_heads_[i];
-    const bool usable = h.len > 0 && idx.block_len_ > 0 && idx.slices_[i].size >= idx.block_len_;
+    const bool usable = h.len > 0 && idx.block_len_ > 0 && idx.block_len_ <= tmpl::kMaxHeadLength &&
+                        idx.slices_[i].size >= idx.block_len_;
     h = usable ? SliceHead{h.sum, idx.block_len_} : SliceHead{};
   }
   idx.extents_.shrink_to_fit();

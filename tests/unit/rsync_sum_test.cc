@@ -90,6 +90,19 @@ TEST(TemplateIndexHeads, KeepsEachSlicesHeadSumWithBlockLen) {
   EXPECT_FALSE(idx->slice_heads()[1].known());  // shorter than blockLen
 }
 
+TEST(TemplateIndexHeads, AnOversizedBlockLenIsIgnored) {
+  // A blockLen of 16 MiB would make every scan candidate cost 16 MiB.
+  testing_util::TemplateBuilder::Options o;
+  o.block_len = 16 << 20;
+  testing_util::TemplateBuilder b(o);
+  b.Slice(std::string((16 << 20) + 10, 'z'));
+  std::string t = b.Build();
+  MemoryByteSource src("t.template", t);
+  auto idx = ReadTemplateIndex(src);
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  EXPECT_FALSE(idx->slice_heads()[0].known());
+}
+
 TEST(TemplateIndexHeads, ObsoleteEntriesHaveNoHead) {
   testing_util::TemplateBuilder::Options o;
   o.obsolete_types = true;
