@@ -2,7 +2,7 @@
 """bench/bench.py: the benchmark suite (issue 4): jigdoofus against the baselines.
 
 One command builds jigdoofus (RelWithDebInfo), builds or reuses the corpora
-(bench/corpus.py, cached in --bench-dir), runs the seven figures with each
+(bench/corpus.py, cached in --bench-dir), runs the nine figures with each
 pair measured in the same run, alternating, median of --runs, and prints a
 markdown table of ratios with the targets next to them (also written to
 BENCH_DIR/results-*.md and .json).
@@ -13,7 +13,7 @@ pid in a finally block, also on Ctrl-C or SIGTERM. Network traffic goes only
 to 127.0.0.1. Not thread-safe; one run at a time per bench dir.
 
 Usage: /usr/bin/python3 bench/bench.py [--quick] [--runs N] [--size-mb MB]
-       [--only 1,2,3,4,5,6,7] [--build-dir DIR] [--bench-dir DIR]
+       [--only 1,2,3,4,5,6,7,8,9] [--build-dir DIR] [--bench-dir DIR]
 """
 import argparse
 import datetime

@@ -29,27 +29,27 @@ class Expander {
  public:
   explicit Expander(const std::multimap<std::string, ServerEntry>& servers) : servers_(servers) {}
 
-  void Visit(const std::string& location, const std::string& base, bool try_last,
+  void Visit(const std::string& location, const std::string& base, double weight,
              size_t url_prefix_len = std::string::npos) {
     // Bounded work even for a hostile [Servers] graph (out_ and the calls
     // that end in a cut loop both count).
     if (out_.size() >= kMaxExpandedLocations || ++visits_ > 16 * kMaxExpandedLocations) return;
     std::string_view label, path;
     if (!SplitLabelLocation(location, &label, &path)) {
-      out_.push_back(SliceLocation{"", location, try_last, base, url_prefix_len});
+      out_.push_back(SliceLocation{"", location, weight, base, url_prefix_len});
       return;
     }
     std::string label_str(label);
     if (std::find(chain_.begin(), chain_.end(), label_str) != chain_.end()) return;  // loop: cut
     if (chain_.size() >= kMaxLabelChainDepth) return;
-    out_.push_back(SliceLocation{label_str, std::string(path), try_last, ""});
+    out_.push_back(SliceLocation{label_str, std::string(path), weight, ""});
     chain_.push_back(label_str);
     auto [first, last] = servers_.equal_range(label_str);
     for (auto it = first; it != last; ++it) {
       const ServerEntry& server = it->second;
       std::string_view server_label, server_path;
       const bool server_is_url = !SplitLabelLocation(server.value, &server_label, &server_path);
-      Visit(server.value + std::string(path), server.base, try_last || server.try_last,
+      Visit(server.value + std::string(path), server.base, weight + server.weight,
             server_is_url ? server.value.size() : std::string::npos);
     }
     chain_.pop_back();
@@ -64,10 +64,11 @@ class Expander {
   size_t visits_ = 0;
 };
 
-// --try-last entries after all others (stable), then duplicates removed
-// (first kept). A URL's base only matters while the URL is relative.
+// Highest weight first (stable: file order among equals), then duplicates
+// removed (first kept). A URL's base only matters while the URL is relative.
 void OrderAndDedupe(std::vector<SliceLocation>* locations) {
-  std::stable_partition(locations->begin(), locations->end(), [](const SliceLocation& l) { return !l.try_last; });
+  std::stable_sort(locations->begin(), locations->end(),
+                   [](const SliceLocation& a, const SliceLocation& b) { return a.weight > b.weight; });
   std::set<std::tuple<std::string, std::string, std::string>> seen;
   std::vector<SliceLocation> out;
   out.reserve(locations->size());
@@ -90,7 +91,7 @@ std::vector<PartEntry> JigdoFile::PartsFor(const Digest& digest) const {
 
 std::vector<SliceLocation> JigdoFile::Expand(const PartEntry& part) const {
   Expander expander(servers_);
-  expander.Visit(part.location, part.base ? *part.base : origin_, false);
+  expander.Visit(part.location, part.base ? *part.base : origin_, 0.0);
   std::vector<SliceLocation> out = expander.Take();
   OrderAndDedupe(&out);
   return out;

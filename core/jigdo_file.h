@@ -51,7 +51,9 @@ struct ServerEntry {
   std::string value;               // URL or "Label:path" prefix (first word)
   std::vector<std::string> options;  // further words, e.g. "--try-last"
   std::string base;                // URL/path of the defining .jigdo (for relative URLs)
-  bool try_last = false;           // --try-last given
+  // jigdo's server preference: 0, plus 1 (or W) per --try-first[=W], minus
+  // 1 (or W) per --try-last[=W]. Higher is tried first.
+  double weight = 0;
 };
 
 struct PartEntry {
@@ -62,8 +64,9 @@ struct PartEntry {
 };
 
 // One way to get a slice, after label expansion. `label` is empty when the
-// location is a URL. Forms appear in preference order: --try-last servers
-// after all others, then in file order; intermediate forms of a label chain
+// location is a URL. Forms appear in preference order: by weight (the sum of
+// the weights of the servers on the way, highest first, as jigdo does),
+// then in file order; intermediate forms of a label chain
 // precede their expansions (so a --local mapping of LabelB is seen before
 // the URLs LabelB expands to).
 // URLs are returned as written in the .jigdo (server value + part path,
@@ -73,7 +76,7 @@ struct PartEntry {
 struct SliceLocation {
   std::string label;  // "Debian" for "Debian:pool/x.deb"; empty for URLs
   std::string path;   // "pool/x.deb" (label form) or the URL
-  bool try_last = false;
+  double weight = 0;  // of the servers on the way (ServerEntry::weight, summed)
   std::string base;   // URLs only: URL/path of the .jigdo that defined the URL's server (or part)
   // URLs only: how many leading bytes of `path` are a [Servers] URL as
   // written; the rest is a file path appended to it, not yet
@@ -83,7 +86,7 @@ struct SliceLocation {
   // Equality is about where the bytes are; url_prefix_len only says how to
   // encode the same URL, so it does not take part.
   friend bool operator==(const SliceLocation& a, const SliceLocation& b) {
-    return a.label == b.label && a.path == b.path && a.try_last == b.try_last && a.base == b.base;
+    return a.label == b.label && a.path == b.path && a.weight == b.weight && a.base == b.base;
   }
 };
 

@@ -1,6 +1,9 @@
 // The .jigdo parser: decoded text -> JigdoFile. See core/jigdo_file.h for
 // the rules and doc/jigdo_format.md for what is accepted and rejected.
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <cctype>
@@ -358,7 +361,28 @@ Status JigdoParser::ServersEntry(FileState& f, std::string_view label, std::stri
   entry.value = std::move(loc->location);
   entry.options = std::move(loc->options);
   entry.base = *f.origin;
-  entry.try_last = std::find(entry.options.begin(), entry.options.end(), "--try-last") != entry.options.end();
+  for (const std::string& opt : entry.options) {
+    // --try-first[=W] adds W (default 1) to the server's weight,
+    // --try-last[=W] subtracts it; other options are ignored, as by jigdo.
+    for (auto [name, sign] : {std::pair<std::string_view, double>{"--try-first", 1.0}, {"--try-last", -1.0}}) {
+      if (opt.rfind(name, 0) != 0) continue;
+      std::string_view rest = std::string_view(opt).substr(name.size());
+      double w = 1.0;
+      if (!rest.empty()) {
+        if (rest[0] != '=') continue;  // another option that starts the same way
+        const std::string num(rest.substr(1));
+        char* end = nullptr;
+        errno = 0;
+        w = std::strtod(num.c_str(), &end);
+        if (num.empty() || end != num.c_str() + num.size() || errno != 0 || !std::isfinite(w) ||
+            std::fabs(w) > 1e6) {
+          return Error(f, "[Servers] entry '" + std::string(label) + "': invalid argument to " + std::string(name) +
+                              ": '" + num + "'");
+        }
+      }
+      entry.weight += sign * w;
+    }
+  }
   file_.servers_.emplace(std::string(label), std::move(entry));
   return Status::OK();
 }

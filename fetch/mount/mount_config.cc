@@ -51,6 +51,7 @@ MountConfig ResolveMountConfig(const ImageSetOptions& user, const SystemLimits& 
   c.mirror.mirrors = user.mirrors;
   c.mirror.offline = user.offline;
   c.mirror.memory_budget = kMemorySliceBudget;
+  if (!user.cache_dir.empty()) c.mirror.scores_path = user.cache_dir + "/servers.json";
 
   c.prefetch_threads = jobs;
   c.read_ahead.max_slices_ahead = std::clamp<size_t>(c.max_open_slices / 2, kMinSlicesAhead, kMaxSlicesAhead);

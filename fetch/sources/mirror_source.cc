@@ -25,6 +25,10 @@ std::string SliceName(const SliceId& id) {
 // often per candidate (the other writer may fail, and the next one win).
 constexpr int kAdmissionRounds = 4;
 
+// --mirror servers come before every server of the .jigdo, whatever its
+// --try-first weight.
+constexpr double kCommandLineWeight = 1e9;
+
 }  // namespace
 
 
@@ -32,22 +36,23 @@ MirrorSource::MirrorSource(Downloader* downloader, ChunkStore* store, MirrorSour
     : downloader_(downloader),
       store_(store),
       options_(std::move(options)),
-      memory_(std::make_shared<MemoryBudget>(options_.memory_budget)) {}
+      memory_(std::make_shared<MemoryBudget>(options_.memory_budget)),
+      scores_(options_.scores_path) {}
 
 std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest& request) const {
   std::vector<Candidate> out;
-  auto add = [&out](std::string url, bool try_last) {
+  auto add = [&out](std::string url, double weight) {
     for (const Candidate& c : out) {
       if (c.url == url) return;
     }
-    out.push_back(Candidate{std::move(url), try_last});
+    out.push_back(Candidate{std::move(url), weight});
   };
   for (const auto& [label, prefix] : options_.mirrors) {
     for (const SliceLocation& loc : request.locations) {
       // A path with '..' would leave the mirror's prefix (the server
       // resolves it): the .jigdo may come from anyone.
       if (loc.label == label && IsNetworkUrl(prefix) && IsSafeRelativePath(loc.path)) {
-        add(ServerFileUrl(WithTrailingSlash(prefix), loc.path), false);
+        add(ServerFileUrl(WithTrailingSlash(prefix), loc.path), kCommandLineWeight);
       }
     }
   }
@@ -64,9 +69,9 @@ std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest
       url = ResolveReference(loc.base, loc.path);
     }
     if (!IsNetworkUrl(url)) continue;  // file: and local paths: LocalTreeSource
-    add(std::move(url), loc.try_last);
+    add(std::move(url), loc.weight);
   }
-  std::stable_partition(out.begin(), out.end(), [](const Candidate& c) { return !c.try_last; });
+  std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.weight > b.weight; });
   return out;
 }
 
@@ -122,8 +127,31 @@ void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
 
 DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
                                        const FetchContext& ctx) {
-  CountingSink counted(&sink, transfers_.Begin(url, request.id.size));
-  return DownloadSlice(*downloader_, url, request.id, counted, ctx);
+  const std::string server = ServerKey(url);
+  auto transfer = transfers_.Begin(url, request.id.size);
+  CountingSink counted(&sink, transfer);
+  const int began_with = scores_.Began(server);
+  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, counted, ctx);
+  const TransferLog::Transfer::Timing t = transfer->Times();
+  scores_.Ended(server, out.kind == DownloadOutcome::Kind::kStored, t.bytes, t.ttfb_s, t.body_s, began_with);
+  return out;
+}
+
+void MirrorSource::OrderByScores(std::vector<Candidate>* candidates, uint64_t size) {
+  // Within each run of equal weight, the server expected to be done first.
+  for (size_t begin = 0; begin < candidates->size();) {
+    size_t end = begin + 1;
+    while (end < candidates->size() && (*candidates)[end].weight == (*candidates)[begin].weight) ++end;
+    if (end - begin > 1) {
+      std::vector<std::string> servers;
+      for (size_t i = begin; i < end; ++i) servers.push_back(ServerKey((*candidates)[i].url));
+      const std::vector<size_t> order = scores_.Order(servers, size);
+      std::vector<Candidate> run;
+      for (size_t i : order) run.push_back(std::move((*candidates)[begin + i]));
+      std::move(run.begin(), run.end(), candidates->begin() + static_cast<std::ptrdiff_t>(begin));
+    }
+    begin = end;
+  }
 }
 
 TransferSnapshot MirrorSource::Transfers() const { return transfers_.Snapshot(); }
@@ -226,6 +254,7 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
 
   std::vector<Candidate> candidates = Candidates(request);
   if (candidates.empty()) return Status::NotFound("no server known for slice " + SliceName(request.id));
+  OrderByScores(&candidates, request.id.size);
   // Servers in back-off go behind the others (tried later, never dropped).
   std::stable_partition(candidates.begin(), candidates.end(),
                         [this](const Candidate& c) { return !InBackoff(c.url); });

@@ -3,9 +3,11 @@
 // Open() first looks in the ChunkStore (a verified slice there is served
 // at once, also with --offline), then among the slices it holds in memory.
 // Otherwise it builds the candidate URLs of the slice: --mirror LABEL=URL
-// servers first (in command-line order), then the .jigdo's own [Servers]
-// and [Parts] URLs in their order, --try-last servers last; servers in
-// back-off are moved behind healthy ones (tried later, never dropped).
+// servers first, then the .jigdo's own [Servers] and [Parts] URLs by
+// jigdo's weight (--try-first[=W] before, --try-last[=W] after); among
+// candidates of equal weight the server expected to deliver the slice
+// first, given what it is already doing, goes first (ServerScores); servers
+// in back-off are moved behind healthy ones (tried later, never dropped).
 //
 // Where the bytes go is the cache's admission (cache/quota.h): kWrite
 // streams them into the cache; kBusyElsewhere waits for the other writer
@@ -36,6 +38,7 @@
 #include "cache/chunk_store.h"
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/memory_slice.h"
+#include "fetch/sources/server_scores.h"
 #include "fetch/sources/slice_download.h"
 #include "fetch/sources/slice_source.h"
 #include "fetch/sources/transfer_log.h"
@@ -50,6 +53,8 @@ struct MirrorSourceOptions {
   std::chrono::milliseconds max_backoff{60000};
   // Bytes of slices held in memory at once (those the cache cannot keep).
   uint64_t memory_budget = mount_defaults::kMemorySliceBudget;
+  // Where the servers' scores are kept between mounts (empty: not kept).
+  std::string scores_path;
 };
 
 struct MirrorSourceStats {
@@ -82,13 +87,17 @@ class MirrorSource final : public SliceSource {
   TransferSnapshot Transfers() const;
   // Servers backed off now, with the seconds until they are tried first again.
   std::vector<std::pair<std::string, double>> ServersInBackoff();
+  // What each server has shown (fetch/sources/server_scores.h).
+  const ServerScores& scores() const { return scores_; }
 
  private:
   struct Candidate {
     std::string url;
-    bool try_last = false;
+    double weight = 0;  // jigdo's --try-first/--try-last; --mirror servers above all
   };
   std::vector<Candidate> Candidates(const SliceRequest& request) const;
+  // Reorders each run of equal weight by the servers' expected time.
+  void OrderByScores(std::vector<Candidate>* candidates, uint64_t size);
   // One candidate: admission, then the download into the cache or memory.
   DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
   // DownloadSlice into `sink`, listed in transfers_ while it runs.
@@ -107,6 +116,7 @@ class MirrorSource final : public SliceSource {
   std::shared_ptr<MemoryBudget> memory_;
   MirrorSourceStats stats_;
   TransferLog transfers_;
+  ServerScores scores_;
 
   struct Health {
     int consecutive_failures = 0;

@@ -9,6 +9,7 @@
 // Thread-safe. mu_ is a leaf lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <list>
@@ -95,15 +96,38 @@ class TransferLog {
 // One registered download; counts bytes as the sink takes them.
 class TransferLog::Transfer {
  public:
-  Transfer(TransferLog* log, std::list<Entry>::iterator entry) : log_(log), entry_(entry) {}
+  Transfer(TransferLog* log, std::list<Entry>::iterator entry)
+      : log_(log), entry_(entry), started_(std::chrono::steady_clock::now()) {}
   ~Transfer() { log_->End(entry_); }
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
-  void Add(uint64_t n) { log_->Add(entry_, n); }
+  void Add(uint64_t n) {
+    if (!got_byte_.exchange(true)) first_byte_ns_ = (std::chrono::steady_clock::now() - started_).count();
+    bytes_ += n;
+    log_->Add(entry_, n);
+  }
+  // Seconds from the start to the first body byte (the whole time so far
+  // if none came), from then to now, and the bytes so far.
+  struct Timing {
+    double ttfb_s = 0;
+    double body_s = 0;
+    uint64_t bytes = 0;
+  };
+  Timing Times() const {
+    const auto now = std::chrono::steady_clock::now() - started_;
+    const double total = std::chrono::duration<double>(now).count();
+    if (!got_byte_.load()) return {total, 0, 0};
+    const double first = static_cast<double>(first_byte_ns_.load()) / 1e9;
+    return {first, total - first, bytes_.load()};
+  }
 
  private:
   TransferLog* log_;
   std::list<Entry>::iterator entry_;
+  std::chrono::steady_clock::time_point started_;
+  std::atomic<bool> got_byte_{false};
+  std::atomic<int64_t> first_byte_ns_{0};
+  std::atomic<uint64_t> bytes_{0};
 };
 
 // A SliceSink that tells a Transfer about every byte before passing it on.

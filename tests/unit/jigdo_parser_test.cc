@@ -98,17 +98,17 @@ void ExpectError(std::string_view text, std::initializer_list<std::string_view> 
   EXPECT_EQ(f.status().message().find('\n'), std::string::npos) << "message is not one line";
 }
 
-SliceLocation Label(std::string label, std::string path, bool try_last = false) {
-  return SliceLocation{std::move(label), std::move(path), try_last, ""};
+SliceLocation Label(std::string label, std::string path, double weight = 0) {
+  return SliceLocation{std::move(label), std::move(path), weight, ""};
 }
-SliceLocation Url(std::string url, std::string base = "t.jigdo", bool try_last = false) {
-  return SliceLocation{"", std::move(url), try_last, std::move(base)};
+SliceLocation Url(std::string url, std::string base = "t.jigdo", double weight = 0) {
+  return SliceLocation{"", std::move(url), weight, std::move(base)};
 }
 
 std::string Describe(const std::vector<SliceLocation>& locs) {
   std::string out;
   for (const auto& l : locs) {
-    out += "{" + l.label + "|" + l.path + "|" + (l.try_last ? "last" : "") + "|" + l.base + "} ";
+    out += "{" + l.label + "|" + l.path + "|" + std::to_string(l.weight) + "|" + l.base + "} ";
   }
   return out;
 }
@@ -479,15 +479,36 @@ TEST(JigdoServersTest, TryLastServersComeAfterAllOthers) {
       "[Parts]\n" + std::string(kMd5B64) + "=Debian:p\n" + std::string(kMd5B64) + "=http://direct/p\n");
   auto locs = f.LocationsFor(D(kMd5B64));
   EXPECT_EQ(locs, (std::vector{Label("Debian", "p"), Url("http://fast/p"), Url("http://fast2/p"),
-                               Url("http://direct/p"), Url("http://slow/p", "t.jigdo", true),
-                               Label("Mirror", "debian/p", true), Url("http://m/debian/p", "t.jigdo", true)}))
+                               Url("http://direct/p"), Url("http://slow/p", "t.jigdo", -1),
+                               Label("Mirror", "debian/p", -1), Url("http://m/debian/p", "t.jigdo", -1)}))
       << Describe(locs);
   auto it = f.servers().find("Debian");
   ASSERT_NE(it, f.servers().end());
   EXPECT_EQ(it->second.value, "http://slow/");
-  EXPECT_TRUE(it->second.try_last);
+  EXPECT_EQ(it->second.weight, -1);
   EXPECT_EQ(it->second.options, V{"--try-last"});
   EXPECT_EQ(it->second.base, "t.jigdo");
+}
+
+TEST(JigdoServersTest, TryFirstAndTryLastWeightsAddUpAlongTheChain) {
+  // As jigdo: --try-first[=W] adds W (1), --try-last[=W] subtracts it; a
+  // label chain sums the weights on the way; highest first, then file order.
+  JigdoFile f = MustParse(
+      "[Servers]\n"
+      "Debian=http://plain/\n"
+      "Debian=http://half/ --try-first=0.5\n"
+      "Debian=http://first/ --try-first\n"
+      "Debian=Near:d/ --try-first=2\n"
+      "Near=http://near/ --try-last=0.5\n"
+      "Debian=http://last/ --try-last=3\n"
+      "[Parts]\n" + std::string(kMd5B64) + "=Debian:p\n");
+  auto locs = f.LocationsFor(D(kMd5B64));
+  EXPECT_EQ(locs, (std::vector{Label("Near", "d/p", 2), Url("http://near/d/p", "t.jigdo", 1.5),
+                               Url("http://first/p", "t.jigdo", 1), Url("http://half/p", "t.jigdo", 0.5),
+                               Label("Debian", "p"), Url("http://plain/p"), Url("http://last/p", "t.jigdo", -3)}))
+      << Describe(locs);
+  ExpectError("[Servers]\nA=http://a/ --try-first=fast\n", {"invalid argument to --try-first", "'fast'"});
+  ExpectError("[Servers]\nA=http://a/ --try-last=nan\n", {"invalid argument to --try-last"});
 }
 
 TEST(JigdoServersTest, DuplicatesAreRemoved) {

@@ -1,0 +1,85 @@
+// ServerScores: what each download server has shown it can do, to choose
+// where the next slice goes (MirrorSource) and to start the next mount
+// informed.
+//
+// Per server (scheme://host:port): moving averages of the time to first
+// byte, of the rate one connection gets, and of the rate the server gives
+// all of this mount's connections together (a far server with a big uplink
+// gives each connection little but many connections a lot; a near one
+// behind a thin uplink gives one connection all it has). With k downloads
+// already running there, a slice of S bytes is expected to take
+//     ttfb + S / min(per_connection, aggregate / (k + 1))
+// so a server stays busy while it is the fastest place for the next slice,
+// and the next slice goes elsewhere once it is not. A server never measured
+// gets an optimistic guess (as fast as the best known), so it is tried; with
+// several servers known, only every kProbeEvery-th choice may try an
+// unknown one, so a list of hundreds is sampled, not hammered.
+//
+// Kept in a small JSON file in the cache dir (written atomically at most
+// every 30 s while downloads finish, and when the mount ends).
+//
+// Thread-safe (one leaf mutex).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace jigdoofus {
+
+struct ServerScore {
+  double ttfb_s = 0;             // moving average
+  double per_connection_bps = 0; // moving average
+  double aggregate_bps = 0;      // moving average
+  uint64_t samples = 0;          // downloads measured (0: a guess)
+  int in_flight = 0;             // downloads running now (this mount)
+};
+
+class ServerScores {
+ public:
+  static constexpr int kProbeEvery = 16;
+  static constexpr size_t kEnoughKnown = 3;
+  // `path`: the file the scores are loaded from and saved to (empty: kept
+  // in memory only).
+  explicit ServerScores(std::string path = "");
+  ~ServerScores();  // saves
+  ServerScores(const ServerScores&) = delete;
+  ServerScores& operator=(const ServerScores&) = delete;
+
+  // A download from `server` started: returns how many run there now,
+  // itself included; pass that to Ended.
+  int Began(const std::string& server);
+  // It ended. `ttfb_s`: seconds to its first body byte; `body_s`: seconds
+  // from then to its end; `bytes`: body bytes. The server's aggregate rate
+  // is sampled as this download's rate times the downloads that shared the
+  // server with it (the more of `began_with` and those running at its end).
+  // A failed download only counts as ended (its health is MirrorSource's
+  // back-off).
+  void Ended(const std::string& server, bool ok, uint64_t bytes, double ttfb_s, double body_s, int began_with);
+  // Expected seconds to fetch `size` bytes from `server` now.
+  double ExpectedSeconds(const std::string& server, uint64_t size) const;
+  // Orders `servers` (one decision for one slice of `size` bytes): by
+  // expected seconds, except that an unmeasured server is put after the
+  // measured ones unless this decision may probe (see above). Stable.
+  std::vector<size_t> Order(const std::vector<std::string>& servers, uint64_t size);
+  ServerScore Get(const std::string& server) const;
+  std::map<std::string, ServerScore> All() const;
+  Status Save() const;
+
+ private:
+  double ExpectedLocked(const ServerScore& s, uint64_t size) const;
+  void Load();
+  std::string path_;
+  mutable std::mutex save_mu_;  // one Save at a time (they share the .part file); taken before mu_
+  mutable std::mutex mu_;
+  std::map<std::string, ServerScore> scores_;  // GUARDED_BY(mu_)
+  uint64_t decisions_ = 0;                      // GUARDED_BY(mu_)
+  std::chrono::steady_clock::time_point last_save_{};  // GUARDED_BY(mu_)
+};
+
+}  // namespace jigdoofus
