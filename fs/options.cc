@@ -32,8 +32,9 @@ constexpr const char* kCatUsage =
     "usage: jigdoofus-cat [OPTIONS] SOURCE [IMAGE-NAME] [--offset N] [--length N] [-o FILE] (see --help)";
 
 // Long options that take a value, as "--name VALUE" or "--name=VALUE".
-constexpr std::array<std::string_view, 10> kValueOptions = {
-    "cache-dir", "cache-size", "local", "scan", "mirror", "jobs", "log-level", "fetch-timeout", "proxy", "log-file"};
+constexpr std::array<std::string_view, 11> kValueOptions = {
+    "cache-dir", "cache-size", "local", "scan", "mirror", "mirror-list", "jobs", "log-level", "fetch-timeout", "proxy",
+    "log-file"};
 // Long options without a value.
 constexpr std::array<std::string_view, 3> kFlagOptions = {"offline", "discover", "trust-file-urls"};
 // --discover: where a Debian machine already keeps packages.
@@ -178,6 +179,7 @@ struct ImageOptionValues {
   std::vector<std::string> local;
   std::vector<std::string> scan;
   std::vector<std::string> mirror;
+  std::vector<std::string> mirror_list;
   bool offline = false;
   bool discover = false;
   bool trust_file_urls = false;
@@ -213,6 +215,10 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   app.add_flag("--discover", v.discover,
                "Also scan where this machine keeps packages: /var/cache/apt/archives, "
                "/var/cache/apt-cacher-ng, /media, /run/media (those that exist)");
+  AddRepeatable(app, "--mirror-list", v.mirror_list,
+                "More servers for LABEL from a list: jigdo's Label=URL lines (/usr/share/jigdo/debian-mirrors.jigdo), "
+                "one URL a line, or a Metalink; a fetched list is kept in the cache dir (repeatable)")
+      ->type_name("LABEL=FILE|URL");
   AddRepeatable(app, "--mirror", v.mirror, "Extra server for LABEL, tried before the .jigdo's own (repeatable)")
       ->type_name("LABEL=URL");
   app.add_flag("--offline", v.offline, "Never touch the network");
@@ -277,6 +283,29 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
                                      "' is not an http://, https:// or ftp:// URL");
     }
     out->mirrors.push_back(std::move(kv));
+  }
+  for (const std::string& entry : v.mirror_list) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(auto kv, SplitLabelValue("--mirror-list", "LABEL=FILE|URL", entry));
+    if (!IsNetworkUrl(kv.second)) {
+      if (IsUrl(kv.second) && UriScheme(kv.second) != "file") {
+        return Status::InvalidArgument("--mirror-list " + kv.first + ": '" + kv.second +
+                                       "' is neither a file nor an http://, https:// or ftp:// URL");
+      }
+      std::string path = kv.second;
+      if (UriScheme(path) == "file") {
+        auto p = FileUrlToPath(path, "");
+        if (!p) return Status::InvalidArgument("--mirror-list " + kv.first + ": '" + path + "' is not a usable file: URL");
+        path = *p;
+      }
+      path = Absolute(path);
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0) {
+        return Status::InvalidArgument("--mirror-list " + kv.first + ": " + path + ": " + std::strerror(errno));
+      }
+      if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("--mirror-list " + kv.first + ": " + path + " is not a file");
+      kv.second = path;
+    }
+    out->mirror_lists.push_back(std::move(kv));
   }
   out->offline = v.offline;
   out->trust_file_urls = v.trust_file_urls;

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "cache/chunk_store.h"
 #include "cache/lmdb_env.h"
 #include "cache/verification_store.h"
@@ -24,6 +26,7 @@
 #include "core/uri.h"
 #include "fetch/mount/image_availability.h"
 #include "fetch/mount/label_coverage.h"
+#include "fetch/mount/mirror_list.h"
 #include "fetch/transport/document_fetcher.h"
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/local_tree_source.h"
@@ -108,6 +111,21 @@ Status LoadSource(const std::string& source, DocumentFetcher* fetcher, std::vect
   JIGDOOFUS_ASSIGN_OR_RETURN(LoadedJigdo j, LoadLocalJigdo(path, &loader));
   out->push_back(std::move(j));
   return Status::OK();
+}
+
+// The servers of one --mirror-list: a network list through the document
+// fetcher (kept in the cache dir, used offline), a local file read as is.
+Result<std::vector<std::string>> LoadMirrorList(const std::string& label, const std::string& source,
+                                                DocumentFetcher* fetcher) {
+  std::string text;
+  if (IsNetworkUrl(source)) {
+    JIGDOOFUS_ASSIGN_OR_RETURN(text, fetcher->FetchJigdo(source));
+  } else {
+    JIGDOOFUS_ASSIGN_OR_RETURN(text, ReadWholeFile(source));
+  }
+  JIGDOOFUS_ASSIGN_OR_RETURN(MirrorList list, ParseMirrorList(text, label, source));
+  spdlog::info("{}: {} servers for label {}", source, list.servers.size(), label);
+  return std::move(list.servers);
 }
 
 std::string LocalDirOf(const std::string& path) {
@@ -369,7 +387,17 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
     s.sources.push_back(s.scan.get());
   }
   if (s.chunks) {
-    s.mirror = std::make_unique<MirrorSource>(s.downloader.get(), s.chunks.get(), config.mirror);
+    MirrorSourceOptions mirror_options = config.mirror;
+    for (const auto& [label, source] : options.mirror_lists) {
+      auto listed = LoadMirrorList(label, source, s.documents.get());
+      if (!listed.ok()) {
+        // The .jigdo's own servers still work: say so, do not fail.
+        set->warnings_.push_back(listed.status().message() + "; --mirror-list " + label + " ignored");
+        continue;
+      }
+      for (std::string& url : *listed) mirror_options.listed.emplace_back(label, std::move(url));
+    }
+    s.mirror = std::make_unique<MirrorSource>(s.downloader.get(), s.chunks.get(), mirror_options);
     s.sources.push_back(s.mirror.get());
   }
 
@@ -416,6 +444,10 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
   }
   if (s.scan && s.scan->has_image_files()) s.scan->StartImageScan(std::move(wanted));
   // Labels nothing can serve: said now, not at the first EIO.
+  std::vector<std::pair<std::string, std::string>> extra_servers = options.mirrors;  // --mirror, --mirror-list
+  if (s.mirror) {
+    for (const auto& listed : s.mirror->options().listed) extra_servers.push_back(listed);
+  }
   for (const State::Jigdo& j : s.jigdos) {
     LabelCoverageInput in;
     in.jigdo = j.loaded.file.get();
@@ -423,7 +455,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::Open(const MountConfig& config) {
       if (image.jigdo == j.loaded.file) in.images.push_back(&image.reader->index());
     }
     in.local = &options.local;
-    in.mirrors = &options.mirrors;
+    in.mirrors = &extra_servers;
     in.offline = options.offline;
     in.scanning = !options.scan.empty();
     MirrorSource* mirror = s.mirror.get();
@@ -508,6 +540,7 @@ std::string ImageSet::StatusJson() const {
                      {"bytes_downloaded", m.bytes_downloaded.load()},
                      {"offline_misses", m.offline_misses.load()},
                      {"kept_in_memory", m.kept_in_memory.load()},
+                     {"overtaken", m.overtaken.load()},
                      {"memory_bytes", state_->mirror->memory_used()}};
   }
   if (state_->chunks) {
@@ -545,6 +578,13 @@ std::string ImageSet::StatusJson() const {
                 {"share", t.bytes ? static_cast<double>(sv.bytes) / static_cast<double>(t.bytes) : 0.0},
                 {"health", backoff.count(sv.server) ? "backing off" : "ok"}};
       if (backoff.count(sv.server)) e["retry_in_s"] = backoff[sv.server];
+      const ServerScore score = state_->mirror->scores().Get(sv.server);
+      if (score.samples > 0) {
+        e["measured"] = {{"per_connection_bps", score.per_connection_bps},
+                         {"aggregate_bps", score.aggregate_bps},
+                         {"ttfb_s", score.ttfb_s},
+                         {"samples", score.samples}};
+      }
       if (!sv.last_error.empty()) e["last_error"] = sv.last_error;
       servers.push_back(std::move(e));
     }

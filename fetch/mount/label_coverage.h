@@ -19,7 +19,7 @@ struct LabelCoverageInput {
   const JigdoFile* jigdo = nullptr;
   std::vector<const TemplateIndex*> images;          // the images of this .jigdo
   const std::map<std::string, std::string>* local = nullptr;  // --local
-  const std::vector<std::pair<std::string, std::string>>* mirrors = nullptr;  // --mirror
+  const std::vector<std::pair<std::string, std::string>>* mirrors = nullptr;  // --mirror, --mirror-list servers
   bool offline = false;
   bool scanning = false;                              // --scan given: slices may be found there
   std::function<bool(const SliceId&)> cached;         // complete in the cache

@@ -33,6 +33,8 @@ struct ImageSetOptions {
   std::map<std::string, std::string> local;        // --local LABEL=DIR
   std::vector<std::string> scan;                   // --scan DIR
   std::vector<std::pair<std::string, std::string>> mirrors;  // --mirror LABEL=URL, in order
+  // --mirror-list LABEL=SOURCE: an absolute path or a network URL, in order
+  std::vector<std::pair<std::string, std::string>> mirror_lists;
   bool offline = false;
   bool trust_file_urls = false;                    // file: URLs of local .jigdo files may name any path
   int jobs = mount_defaults::kJobs;

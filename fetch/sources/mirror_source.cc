@@ -25,6 +25,9 @@ std::string SliceName(const SliceId& id) {
 // often per candidate (the other writer may fail, and the next one win).
 constexpr int kAdmissionRounds = 4;
 
+// A download is never abandoned for a faster server before this.
+constexpr double kPaceMinSeconds = 1.0;
+
 // --mirror servers come before every server of the .jigdo, whatever its
 // --try-first weight.
 constexpr double kCommandLineWeight = 1e9;
@@ -41,11 +44,11 @@ MirrorSource::MirrorSource(Downloader* downloader, ChunkStore* store, MirrorSour
 
 std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest& request) const {
   std::vector<Candidate> out;
-  auto add = [&out](std::string url, double weight) {
+  auto add = [&out](std::string url, double weight, bool listed = false) {
     for (const Candidate& c : out) {
       if (c.url == url) return;
     }
-    out.push_back(Candidate{std::move(url), weight});
+    out.push_back(Candidate{std::move(url), weight, listed});
   };
   for (const auto& [label, prefix] : options_.mirrors) {
     for (const SliceLocation& loc : request.locations) {
@@ -70,6 +73,13 @@ std::vector<MirrorSource::Candidate> MirrorSource::Candidates(const SliceRequest
     }
     if (!IsNetworkUrl(url)) continue;  // file: and local paths: LocalTreeSource
     add(std::move(url), loc.weight);
+  }
+  for (const auto& [label, prefix] : options_.listed) {
+    for (const SliceLocation& loc : request.locations) {
+      if (loc.label == label && IsNetworkUrl(prefix) && IsSafeRelativePath(loc.path)) {
+        add(ServerFileUrl(WithTrailingSlash(prefix), loc.path), 0.0, true);
+      }
+    }
   }
   std::stable_sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) { return a.weight > b.weight; });
   return out;
@@ -126,15 +136,44 @@ void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
 }
 
 DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
-                                       const FetchContext& ctx) {
+                                       const FetchContext& ctx, const DownloadPace& pace) {
   const std::string server = ServerKey(url);
   auto transfer = transfers_.Begin(url, request.id.size);
   CountingSink counted(&sink, transfer);
   const int began_with = scores_.Began(server);
-  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, counted, ctx);
+  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, counted, ctx, pace);
   const TransferLog::Transfer::Timing t = transfer->Times();
   scores_.Ended(server, out.kind == DownloadOutcome::Kind::kStored, t.bytes, t.ttfb_s, t.body_s, began_with);
   return out;
+}
+
+DownloadPace MirrorSource::PaceAgainst(const std::vector<Candidate>& candidates, size_t current, uint64_t size) {
+  // The later candidates on other servers; the best of them is looked up
+  // at each check, as servers get measured while this download runs.
+  const std::string server = ServerKey(candidates[current].url);
+  std::vector<std::pair<std::string, std::string>> others;  // (server, url)
+  for (size_t i = current + 1; i < candidates.size(); ++i) {
+    std::string other = ServerKey(candidates[i].url);
+    if (other != server) others.emplace_back(std::move(other), candidates[i].url);
+  }
+  if (others.empty()) return nullptr;
+  return [this, others = std::move(others), size](uint64_t bytes, double seconds) {
+    if (seconds < kPaceMinSeconds) return false;
+    double best = -1;
+    for (const auto& [other, url] : others) {
+      if (InBackoff(url)) continue;
+      const ServerScore score = scores_.Get(other);
+      if (score.samples == 0 || score.per_connection_bps <= 0) continue;  // a guess is no reason to give up
+      const double t = scores_.ExpectedSeconds(other, size);
+      if (best < 0 || t < best) best = t;
+    }
+    if (best < 0) return false;
+    // Abandon when what is left would take more than twice what the other
+    // server needs for the whole slice, plus a second (not for noise).
+    const double left = bytes == 0 ? 1e9 : static_cast<double>(size - std::min(bytes, size)) * seconds /
+                                               static_cast<double>(bytes);
+    return left > 2 * best + 1.0;
+  };
 }
 
 void MirrorSource::OrderByScores(std::vector<Candidate>* candidates, uint64_t size) {
@@ -167,7 +206,7 @@ std::vector<std::pair<std::string, double>> MirrorSource::ServersInBackoff() {
 }
 
 DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const std::string& url,
-                                              const FetchContext& ctx) {
+                                              const FetchContext& ctx, const DownloadPace& pace) {
   MemorySink sink(request.id, memory_);
   // Make room by letting go of the oldest slices kept in memory (their
   // bytes return to the budget once no reader holds them).
@@ -182,7 +221,7 @@ DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const
                                      " bytes for slices held in memory now; raise --cache-size to read it");
     return out;
   }
-  DownloadOutcome out = Download(request, url, sink, ctx);
+  DownloadOutcome out = Download(request, url, sink, ctx, pace);
   if (out.kind == DownloadOutcome::Kind::kStored) {
     ++stats_.kept_in_memory;
     KeepInMemory(out.slice);
@@ -191,21 +230,21 @@ DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const
 }
 
 DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::string& url,
-                                        const FetchContext& ctx) {
+                                        const FetchContext& ctx, const DownloadPace& pace) {
   for (int round = 0; round < kAdmissionRounds; ++round) {
     auto admitted = store_->Admit(request.id);
     if (!admitted.ok()) {
-      if (admitted.status().code() == Status::Code::kNoSpace) return FetchIntoMemory(request, url, ctx);
+      if (admitted.status().code() == Status::Code::kNoSpace) return FetchIntoMemory(request, url, ctx, pace);
       return DownloadOutcome{DownloadOutcome::Kind::kSinkFailed, FetchError::kOk, admitted.status(), nullptr};
     }
     switch (admitted->admission) {
       case Admission::kWrite: {
         CacheSink sink(std::move(admitted->writer));
-        DownloadOutcome out = Download(request, url, sink, ctx);
+        DownloadOutcome out = Download(request, url, sink, ctx, pace);
         if (out.kind == DownloadOutcome::Kind::kSinkFailed && out.status.code() == Status::Code::kNoSpace) {
           // The disk stayed full although the cache evicted: this reader
           // still gets the slice, from memory.
-          return FetchIntoMemory(request, url, ctx);
+          return FetchIntoMemory(request, url, ctx, pace);
         }
         return out;
       }
@@ -223,10 +262,10 @@ DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::
       }
       case Admission::kTooLarge:
       case Admission::kNoRoomNow:
-        return FetchIntoMemory(request, url, ctx);
+        return FetchIntoMemory(request, url, ctx, pace);
     }
   }
-  return FetchIntoMemory(request, url, ctx);
+  return FetchIntoMemory(request, url, ctx, pace);
 }
 
 bool MirrorSource::HasVerified(const SliceRequest& request) {
@@ -255,16 +294,19 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
   std::vector<Candidate> candidates = Candidates(request);
   if (candidates.empty()) return Status::NotFound("no server known for slice " + SliceName(request.id));
   OrderByScores(&candidates, request.id.size);
+  size_t listed = 0;
+  std::erase_if(candidates, [&listed](const Candidate& c) { return c.listed && ++listed > kMaxListedTried; });
   // Servers in back-off go behind the others (tried later, never dropped).
   std::stable_partition(candidates.begin(), candidates.end(),
                         [this](const Candidate& c) { return !InBackoff(c.url); });
 
   std::string failures;
   int failed = 0;
-  for (const Candidate& c : candidates) {
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
     if (ctx.cancelled()) return Status::Cancelled("read interrupted");
     if (ctx.expired()) return Status::TimedOut("gave up on slice " + SliceName(request.id) + " after: " + failures);
-    DownloadOutcome out = FetchFrom(request, c.url, ctx);
+    DownloadOutcome out = FetchFrom(request, c.url, ctx, PaceAgainst(candidates, i, request.id.size));
     stats_.bytes_downloaded += out.bytes;
     switch (out.kind) {
       case DownloadOutcome::Kind::kStored:
@@ -275,6 +317,14 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
       case DownloadOutcome::Kind::kGaveUp:
       case DownloadOutcome::Kind::kSinkFailed:
         return out.status;  // no other server changes that
+      case DownloadOutcome::Kind::kOvertaken:
+        // Not the server's fault: no back-off; the next candidate is the
+        // one expected to be faster.
+        transfers_.Finished(c.url, false, out.status.message());
+        ++stats_.overtaken;
+        spdlog::info("mirror: {}", out.status.message());
+        if (failed++ < 3) failures += (failures.empty() ? "" : "; ") + out.status.message();
+        break;
       case DownloadOutcome::Kind::kBadChecksum:
         ++stats_.bad_checksum;
         [[fallthrough]];

@@ -17,6 +17,12 @@
 // reader is still served. Each download is verified as a whole before a
 // byte is served.
 //
+// A download that goes much slower than a measured alternative would
+// (what is left takes more than twice its whole time plus a second) is
+// abandoned for it (kOvertaken): a slow or stalling mirror does not hold a
+// waiting reader for long. The bytes it got are dropped (the slice is
+// verified whole).
+//
 // Server health follows one rule (fetch/fetch_error.h,
 // ShouldRetryServerLater): a server whose failure was transient is backed
 // off for base_backoff, doubling per consecutive failure up to
@@ -55,7 +61,14 @@ struct MirrorSourceOptions {
   uint64_t memory_budget = mount_defaults::kMemorySliceBudget;
   // Where the servers' scores are kept between mounts (empty: not kept).
   std::string scores_path;
+  // Servers from --mirror-list LABEL=...: candidates like the .jigdo's own
+  // (weight 0), of which the best kMaxListedTried are tried per slice.
+  std::vector<std::pair<std::string, std::string>> listed;
 };
+
+// Servers from mirror lists tried for one slice, at most (a list of
+// hundreds is sampled, never tried in full for a slice nobody has).
+inline constexpr size_t kMaxListedTried = 6;
 
 struct MirrorSourceStats {
   std::atomic<uint64_t> cache_hits{0};
@@ -66,6 +79,7 @@ struct MirrorSourceStats {
   std::atomic<uint64_t> bytes_downloaded{0};
   std::atomic<uint64_t> offline_misses{0};
   std::atomic<uint64_t> kept_in_memory{0};    // downloads the cache could not keep
+  std::atomic<uint64_t> overtaken{0};         // abandoned for a server expected to be faster
 };
 
 class MirrorSource final : public SliceSource {
@@ -89,21 +103,28 @@ class MirrorSource final : public SliceSource {
   std::vector<std::pair<std::string, double>> ServersInBackoff();
   // What each server has shown (fetch/sources/server_scores.h).
   const ServerScores& scores() const { return scores_; }
+  const MirrorSourceOptions& options() const { return options_; }
 
  private:
   struct Candidate {
     std::string url;
     double weight = 0;  // jigdo's --try-first/--try-last; --mirror servers above all
+    bool listed = false;  // from a mirror list
   };
   std::vector<Candidate> Candidates(const SliceRequest& request) const;
   // Reorders each run of equal weight by the servers' expected time.
   void OrderByScores(std::vector<Candidate>* candidates, uint64_t size);
   // One candidate: admission, then the download into the cache or memory.
-  DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
+  DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
+                            const DownloadPace& pace);
   // DownloadSlice into `sink`, listed in transfers_ while it runs.
   DownloadOutcome Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
-                           const FetchContext& ctx);
-  DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::string& url, const FetchContext& ctx);
+                           const FetchContext& ctx, const DownloadPace& pace);
+  DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
+                                  const DownloadPace& pace);
+  // When to abandon candidates[current] for a later candidate that the
+  // scores say would finish the whole slice much sooner (null: never).
+  DownloadPace PaceAgainst(const std::vector<Candidate>& candidates, size_t current, uint64_t size);
   void NoteServer(const std::string& url, FetchError error);
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);

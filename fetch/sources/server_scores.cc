@@ -108,7 +108,9 @@ std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers,
     expected[i] = ExpectedLocked(s, size);
   }
   // Few servers measured: every choice may probe. Enough: one in kProbeEvery.
-  const bool may_probe = known < kEnoughKnown || decision % kProbeEvery == 0;
+  // Large slices are not probes once anything is measured: a slow unknown
+  // server would hold one for long.
+  const bool may_probe = (known < kEnoughKnown || decision % kProbeEvery == 0) && (known == 0 || size <= kProbeMaxSize);
   std::vector<size_t> order(servers.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {

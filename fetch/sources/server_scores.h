@@ -13,7 +13,8 @@
 // and the next slice goes elsewhere once it is not. A server never measured
 // gets an optimistic guess (as fast as the best known), so it is tried; with
 // several servers known, only every kProbeEvery-th choice may try an
-// unknown one, so a list of hundreds is sampled, not hammered.
+// unknown one, so a list of hundreds is sampled, not hammered; and once any
+// server is measured, only slices up to kProbeMaxSize are used to probe.
 //
 // Kept in a small JSON file in the cache dir (written atomically at most
 // every 30 s while downloads finish, and when the mount ends).
@@ -44,6 +45,7 @@ class ServerScores {
  public:
   static constexpr int kProbeEvery = 16;
   static constexpr size_t kEnoughKnown = 3;
+  static constexpr uint64_t kProbeMaxSize = 1 << 20;
   // `path`: the file the scores are loaded from and saved to (empty: kept
   // in memory only).
   explicit ServerScores(std::string path = "");

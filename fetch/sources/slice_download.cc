@@ -2,6 +2,8 @@
 
 #include "fetch/transport/transfer_waiter.h"
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -19,7 +21,8 @@ struct Transfer : TransferWaiter {
 }  // namespace
 
 DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, const SliceId& id, SliceSink& sink,
-                              const FetchContext& ctx) {
+                              const FetchContext& ctx, const DownloadPace& pace) {
+  const auto started = std::chrono::steady_clock::now();
   auto transfer = std::make_shared<Transfer>();
   DownloadRequest req;
   req.url = url;
@@ -41,7 +44,17 @@ DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, co
   // Store what arrives until the transfer ends.
   Status sink_error;
   bool gave_up = false;
+  bool overtaken = false;
+  uint64_t stored = 0;
   std::vector<uint8_t> batch;
+  auto check_pace = [&] {
+    if (!pace || overtaken || gave_up || !sink_error.ok()) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (pace(stored, seconds)) {
+      overtaken = true;
+      downloader.Cancel(handle);
+    }
+  };
   std::unique_lock<std::mutex> lock(transfer->mu);
   for (;;) {
     if (!gave_up && (ctx.cancelled() || ctx.expired())) {
@@ -53,18 +66,27 @@ DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, co
       const bool resume = std::exchange(transfer->paused, false);
       lock.unlock();
       if (resume) downloader.Resume(handle);  // refill while we store
-      if (sink_error.ok() && !gave_up) {
+      if (sink_error.ok() && !gave_up && !overtaken) {
         sink_error = sink.Append(batch);
+        stored += batch.size();
         if (!sink_error.ok()) downloader.Cancel(handle);
       }
       batch.clear();
+      check_pace();
       lock.lock();
       continue;
     }
     if (transfer->done) break;
-    transfer->cv.wait_until(lock, gave_up ? std::chrono::steady_clock::time_point::max() : ctx.deadline, [&] {
+    auto until = gave_up ? std::chrono::steady_clock::time_point::max() : ctx.deadline;
+    if (pace && !overtaken && !gave_up) until = std::min(until, std::chrono::steady_clock::now() + kPaceInterval);
+    transfer->cv.wait_until(lock, until, [&] {
       return transfer->done || !transfer->inbox.empty() || (!gave_up && ctx.cancelled());
     });
+    if (pace && !transfer->done && transfer->inbox.empty()) {
+      lock.unlock();
+      check_pace();
+      lock.lock();
+    }
   }
   const DownloadResult result = transfer->result;
   lock.unlock();
@@ -75,6 +97,12 @@ DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, co
     out.kind = DownloadOutcome::Kind::kGaveUp;
     out.status = ctx.cancelled() ? Status::Cancelled("read interrupted while downloading " + url)
                                  : Status::TimedOut("gave up waiting for " + url);
+    return out;
+  }
+  if (overtaken) {
+    out.kind = DownloadOutcome::Kind::kOvertaken;
+    out.status = Status::Unavailable("abandoned " + url + " after " + std::to_string(stored) + " bytes: " +
+                                     "another server is expected to finish the slice sooner");
     return out;
   }
   if (!sink_error.ok()) {

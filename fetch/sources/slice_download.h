@@ -7,6 +7,8 @@
 // the transfer, the request's cancellation or its deadline: no polling.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +36,7 @@ struct DownloadOutcome {
     kBadChecksum,   // the server sent other bytes: try another
     kSinkFailed,    // storing failed (status: kNoSpace, kInternal, ...)
     kGaveUp,        // the request was cancelled or its deadline passed
+    kOvertaken,     // abandoned: another server should finish it sooner (the pace said so)
   };
   Kind kind = Kind::kServerFailed;
   FetchError server = FetchError::kOk;
@@ -42,7 +45,13 @@ struct DownloadOutcome {
   uint64_t bytes = 0;  // body bytes received
 };
 
+// Asked while a download runs (after each batch of bytes, and at least
+// every kPaceInterval): whether to abandon it for another server.
+// `bytes`: received so far; `seconds`: since the download started.
+using DownloadPace = std::function<bool(uint64_t bytes, double seconds)>;
+inline constexpr std::chrono::milliseconds kPaceInterval{250};
+
 DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, const SliceId& id, SliceSink& sink,
-                              const FetchContext& ctx);
+                              const FetchContext& ctx, const DownloadPace& pace = nullptr);
 
 }  // namespace jigdoofus

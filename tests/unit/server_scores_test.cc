@@ -115,3 +115,21 @@ TEST(ServerScores, ScoresSurviveTheMountAndABadFileIsIgnored) {
 
 }  // namespace
 }  // namespace jigdoofus
+
+namespace jigdoofus {
+namespace {
+
+TEST(ServerScores, LargeSlicesAreNotUsedToProbe) {
+  ServerScores s;
+  Measure(s, "http://known", 2 * MB);
+  // Nothing else known yet, so a small slice may probe the unknown server
+  // (its guess: as fast as the best known, and idle) ...
+  EXPECT_EQ(Ordered(s, {"http://known", "http://new"}, 100 << 10).size(), 2u);
+  s.Began("http://known");
+  EXPECT_EQ(Ordered(s, {"http://known", "http://new"}, 100 << 10)[0], "http://new");
+  // ... a large one goes to the measured server.
+  EXPECT_EQ(Ordered(s, {"http://new", "http://known"}, 8 << 20)[0], "http://known");
+}
+
+}  // namespace
+}  // namespace jigdoofus

@@ -10,6 +10,9 @@
   (http://ACNG/HOST:PORT/path).
 * FaultServer: tests/tools/fault_server.py (fault injection, counters at
   /__stats, rules at /__fault), started with --port 0 and stopped by pid.
+* ShapedMirror: bench/delay_proxy.py in front of a server: a far mirror
+  with its own round-trip time, uplink cap (shared by its connections) and
+  stalls; started on a free port, stopped by pid.
 * publish(): a served directory for one corpus variant: the pool (hard
   links to the corpus tree), the template, and a rewritten .jigdo whose
   Template= is relative, whose Filename= is clean and whose [Servers] are
@@ -34,6 +37,7 @@ from pathlib import Path
 
 START_TIMEOUT_S = 15
 FAULT_SERVER = Path(__file__).resolve().parents[2] / "tools" / "fault_server.py"
+DELAY_PROXY = Path(__file__).resolve().parents[3] / "bench" / "delay_proxy.py"
 PYTHON = "/usr/bin/python3"
 _PROXY_VARS = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "no_proxy")
 
@@ -427,6 +431,37 @@ class FaultServer:
         self.stop()
 
 
+class ShapedMirror:
+    def __init__(self, upstream_port, workdir, delay_ms=0, rate=0, stall_every=0, stall_for=0):
+        self.upstream_port = upstream_port
+        self.workdir = Path(workdir)
+        self.args = ["--delay-ms", str(delay_ms), "--rate", str(rate), "--stall-every", str(stall_every),
+                     "--stall-for", str(stall_for)]
+        self.proc = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log_path = self.workdir / "delay_proxy.log"
+
+        def prepare(port):
+            return [PYTHON, str(DELAY_PROXY), "--listen-port", str(port), "--upstream-port",
+                    str(self.upstream_port), *self.args]
+
+        self.proc, self.port = _spawn_listening(
+            "delay_proxy", free_port, prepare, log_path,
+            lambda: log_path.read_text(errors="replace") if log_path.exists() else "")
+        return self
+
+    def stop(self):
+        if self.proc:
+            _stop_pid(self.proc, "delay_proxy")
+
+
 # ------------------------------------------------------------ served sites
 
 def _link_tree(src: Path, dst: Path):
@@ -535,6 +570,12 @@ class Net:
 
     def apt_cacher_ng(self, origin_port):
         s = AptCacherNg(origin_port)
+        self.servers.append(s)
+        return s.start()
+
+    def shaped_mirror(self, upstream_port, **shape):
+        self.n += 1
+        s = ShapedMirror(upstream_port, self.tmp / f"shaped{self.n}", **shape)
         self.servers.append(s)
         return s.start()
 

@@ -1,0 +1,117 @@
+"""Mirrors chosen by what they deliver, on a simulated internet.
+
+Three mirrors of the same site, each behind bench/delay_proxy.py with its
+own round-trip time and uplink cap (shared by its connections), listed in
+the .jigdo slowest first:
+
+* a cold read is bit-exact, and most bytes come from the fast mirror, few
+  from the slow one (the status file's per-server share); the scores are
+  kept in CACHE_DIR/servers.json, fast above slow;
+* --try-first / --try-last weights as jigdo defines them win over speed;
+* --mirror-list LABEL=FILE (plain and jigdo forms) and LABEL=URL add the
+  servers of a .jigdo that has none for the label; a fetched list is kept
+  and used when its URL is gone.
+"""
+
+import json
+from pathlib import Path
+
+from itlib import checks, http
+
+VID = "xorriso-sha256-gzip"
+ENV = http.no_proxy_env()
+
+SLOW = dict(delay_ms=40, rate=150_000)
+MID = dict(delay_ms=20, rate=800_000)
+FAST = dict(delay_ms=10, rate=6_000_000)
+
+
+def mirrors(net, site, shapes=(SLOW, MID, FAST)):
+    ng = net.nginx(site.root)
+    return [net.shaped_mirror(ng.port, **shape) for shape in shapes], ng
+
+
+def share_by_port(status):
+    """{port: share of the bytes} of the servers that sent any."""
+    out = {}
+    for sv in status["transfers"]["servers"]:
+        if sv["share"] > 0:
+            out[int(sv["server"].rsplit(":", 1)[1])] = sv["share"]
+    return out
+
+
+def read_whole(m, v, name):
+    (img,) = v.images
+    assert checks.sha256_file(m.path(name)) == checks.sha256_file(img.iso)
+
+
+def test_the_fast_mirror_serves_most_though_listed_last(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site = net.site()
+    (slow, mid, fast), _ = mirrors(net, site)
+    path, name = site.publish(v, [f"Debian={m.url}" for m in (slow, mid, fast)])
+    cache = tmp_path / "cache"
+    m = jig.mount([fast.url + path.lstrip("/")], cache_dir=cache, env=ENV)
+    read_whole(m, v, name)
+    shares = share_by_port(m.status())
+    assert shares.get(fast.port, 0) >= 0.5, shares
+    assert shares.get(slow.port, 0) <= 0.2, shares
+    m.unmount()
+    saved = json.loads((cache / "servers.json").read_text())["servers"]
+    rate = {int(k.rsplit(":", 1)[1]): v["per_connection_bps"] for k, v in saved.items()}
+    assert rate[fast.port] > rate.get(slow.port, 0), rate
+    assert oct((cache / "servers.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_try_first_and_try_last_weights_come_before_speed(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site = net.site()
+    (slow, mid, fast), _ = mirrors(net, site, (SLOW, dict(delay_ms=20, rate=2_500_000), FAST))
+    # mid is preferred by the .jigdo: it serves everything, fast nothing.
+    path, name = site.publish(v, [f"Debian={fast.url} --try-last", f"Debian={mid.url} --try-first=2",
+                                  f"Debian={slow.url}"])
+    m = jig.mount([mid.url + path.lstrip("/")], cache_dir=tmp_path / "cache", env=ENV)
+    read_whole(m, v, name)
+    shares = share_by_port(m.status())
+    assert shares.get(mid.port, 0) == 1.0, shares
+
+
+def test_mirror_lists_add_servers(corpus, jig, net, tmp_path):
+    v = corpus.variant(VID)
+    site = net.site()
+    (slow, mid, fast), ng = mirrors(net, site)
+    # The .jigdo names no server that has the files.
+    path, name = site.publish(v, ["Debian=http://127.0.0.1:9/nothing/"])
+    jigdo_url = ng.url + path.lstrip("/")
+    plain = tmp_path / "plain.list"
+    plain.write_text(f"# my mirrors\n{slow.url}\n{fast.url}\n")
+    m = jig.mount([jigdo_url], cache_dir=tmp_path / "c1", env=ENV, extra=["--mirror-list", f"Debian={plain}"])
+    read_whole(m, v, name)
+    assert "ignored" not in m.stderr
+    m.unmount()
+
+    jigdo_form = site.root / "mirrors.jigdo"
+    jigdo_form.write_text(f"Non-US={slow.url}  # not this label\nDebian={fast.url}   # DE\n")
+    list_url = ng.url + "mirrors.jigdo"
+    cache = tmp_path / "c2"
+    m = jig.mount([jigdo_url], cache_dir=cache, env=ENV, extra=["--mirror-list", f"Debian={list_url}"])
+    read_whole(m, v, name)
+    assert set(share_by_port(m.status())) == {fast.port}
+    m.unmount()
+
+    # The list's URL is gone: the kept copy is used (a new image cache,
+    # the same documents).
+    jigdo_form.unlink()
+    for p in cache.glob("*.mdb"):
+        p.unlink()
+    m = jig.mount([jigdo_url], cache_dir=cache, env=ENV, extra=["--mirror-list", f"Debian={list_url}"])
+    read_whole(m, v, name)
+    assert set(share_by_port(m.status())) == {fast.port}
+    m.unmount()
+
+    # A list that gives nothing is said, and the mount still comes up.
+    bad = tmp_path / "bad.list"
+    bad.write_text("ftp-less garbage\n")
+    m = jig.mount([jigdo_url], cache_dir=tmp_path / "c3", env=ENV, extra=["--mirror-list", f"Debian={bad}"])
+    assert f"{bad}: no http, https or ftp server for label 'Debian' in this list; --mirror-list Debian ignored" \
+        in m.stderr
