@@ -472,6 +472,88 @@ class Bench:
             f.write(served_jigdo(self.jigdo, f"http://127.0.0.1:{server_ports[0]}/bench.template", urls))
         return f"http://127.0.0.1:{server_ports[0]}/{name}"
 
+    # ------------------------------------------------------------ figure 10
+    # The simulated internet: four mirrors of the same pool, each behind its
+    # own delay_proxy (round-trip time, uplink cap shared by its
+    # connections), listed slowest first; in the second case the fastest
+    # one stalls now and then.
+    MIRRORS = [dict(rtt=160, rate=2e6), dict(rtt=100, rate=4e6), dict(rtt=50, rate=8e6), dict(rtt=20, rate=16e6)]
+    STALL = dict(every=8.0, stall=4.0)  # the fastest mirror, second case
+
+    def fig10(self):
+        log("== figure 10: a simulated internet: 4 uneven mirrors, slowest listed first")
+        www, (port,), nginx = self.serve_www(1)
+        scale = self.a.size_mb / 1024  # --quick: a smaller corpus, thinner links (same times)
+        link = sum(m["rate"] for m in self.MIRRORS) * scale
+        self.add("inet_link", self.size / link)
+
+        def start_proxies(stall):
+            procs, urls = [], []
+            for i, m in enumerate(self.MIRRORS):
+                lp = free_port()
+                cmd = ["/usr/bin/python3", os.path.join(HERE, "delay_proxy.py"), "--listen-port", str(lp),
+                       "--upstream-port", str(port), "--delay-ms", str(m["rtt"]), "--rate", str(m["rate"] * scale)]
+                if stall and i == len(self.MIRRORS) - 1:
+                    cmd += ["--stall-every", str(self.STALL["every"]), "--stall-for", str(self.STALL["stall"])]
+                pr = self.s.popen(cmd, stdout=subprocess.PIPE)
+                if not pr.stdout.readline().startswith(b"ready"):
+                    raise RuntimeError("bench: delay proxy did not start")
+                procs.append(pr)
+                urls.append(f"http://127.0.0.1:{lp}")
+            return procs, urls
+
+        def timed_reads(path):
+            """Whole-file sequential read in 1 MiB reads: (seconds, longest single read)."""
+            longest = 0.0
+            t0 = time.perf_counter()
+            with open(path, "rb", buffering=0) as f:
+                while True:
+                    r0 = time.perf_counter()
+                    chunk = f.read(1 << 20)
+                    longest = max(longest, time.perf_counter() - r0)
+                    if not chunk:
+                        break
+            return time.perf_counter() - t0, longest
+
+        for tag, stall in (("inet", False), ("inet_stall", True)):
+            procs, urls = start_proxies(stall)
+            with open(os.path.join(www, f"{tag}.jigdo"), "w") as f:
+                f.write(served_jigdo(self.jigdo, f"http://127.0.0.1:{port}/bench.template",
+                                     [u + "/tree/" for u in urls]))
+            jigdo_url = f"http://127.0.0.1:{port}/{tag}.jigdo"
+            for run in range(self.a.runs):
+                t0 = time.perf_counter()
+                p, _ = self.jfs([jigdo_url], self.fresh_dir("cache-inet"))
+                t, longest = timed_reads(image_in(self.mnt))
+                self.add(f"{tag}_jfs", time.perf_counter() - t0)
+                self.add(f"{tag}_jfs_longest_read", longest, extra=True)
+                st = json.load(open(os.path.join(self.mnt, ".jigdoofus-status")))
+                self.add(f"{tag}_jfs_overtaken", st["mirror"]["overtaken"], extra=True)
+                self.unmount(p)
+                out = os.path.join(self.fresh_dir("aria2"), "bench.iso")
+                self.add(f"{tag}_aria2", timed(["aria2c", "-q", "-x16", "-s16", "-k1M", "--file-allocation=none",
+                                                 "--allow-overwrite=true", "-d", os.path.dirname(out),
+                                                 "-o", "bench.iso", *[u + "/bench.iso" for u in urls]]))
+                if os.path.getsize(out) != self.size:
+                    raise RuntimeError("bench: aria2c did not download the whole ISO")
+                os.unlink(out)
+                log(f"   {tag} run {run + 1}/{self.a.runs} done")
+            if not stall:
+                for run in range(self.a.slow_runs):
+                    jl = self.fresh_dir("jigdo-lite")
+                    env = dict(ENV, HOME=jl)
+                    with open(os.path.join(jl, ".jigdo-lite"), "w") as rc:  # its one mirror: the fastest
+                        rc.write(f"debianMirror='{urls[-1]}/tree/'\ntmpDir='.'\n")
+                    with open(os.path.join(self.bd, "jigdo-lite.log"), "w") as lf:
+                        t0 = time.perf_counter()
+                        subprocess.run(["jigdo-lite", "--noask", jigdo_url], cwd=jl, env=env,
+                                       stdin=subprocess.DEVNULL, stdout=lf, stderr=lf, check=True, timeout=7200)
+                        self.add("inet_jigdo_lite", time.perf_counter() - t0)
+                    shutil.rmtree(jl)
+            for pr in procs:
+                self.s.stop(pr)
+        self.s.stop(nginx)
+
     # ------------------------------------------------------------ figure 7
     def fig7(self):
         log("== figure 7: served from the chunk cache (sources gone, --offline)")
@@ -632,6 +714,15 @@ def table(b):
           ge(1.0), 7, "passthrough_ll")
     rate("random 4 KiB reads served from the chunk cache", "cache_rand", "ptll_rand_c", "≥ 0.8×", ge(0.8), 7,
          "passthrough_ll")
+    speed("simulated internet, 4 mirrors slowest first (mount + read)", "inet_jfs", "inet_aria2", "≥ 0.9×", ge(0.9),
+          10, "aria2c -x16 -s16, 4 mirrors")
+    speed("simulated internet, 4 mirrors", "inet_jfs", "inet_link", "≥ 0.8×", ge(0.8), 10, "sum of the uplinks")
+    speed("simulated internet, 4 mirrors", "inet_jfs", "inet_jigdo_lite", "≥ 5×", ge(5.0), 10,
+          "jigdo-lite (the fastest mirror)")
+    speed("simulated internet, the fastest mirror stalling 4 s in 8", "inet_stall_jfs", "inet_stall_aria2", "≥ 0.9×",
+          ge(0.9), 10, "aria2c -x16 -s16, 4 mirrors")
+    absolute("simulated internet, stalling mirror: the longest single 1 MiB read", "inet_stall_jfs_longest_read", "s",
+             "{:.2f}", "–", lambda v: True, 10)
     speed("first-ever mount, MD5 template (jigdo-file), every slice hashed", "jfs_first_md5", "ptll_seq_md5",
           "≥ 0.9×", ge(0.9), 8, "passthrough_ll")
     absolute("mount ready, the ISO file as the only source (--scan ISO)", "scan_iso_ready", "s", "{:.3f}", "–",
@@ -664,7 +755,7 @@ def main():
     ap.add_argument("--runs", type=int, help="runs per measurement, median reported (default 3, --quick 1)")
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of jigdo-lite and httpdirfs (default 1)")
     ap.add_argument("--size-mb", type=int, help="image corpus size (default 1024, --quick 128)")
-    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="figures to run, e.g. 1,2,4 (2 comes with 1)")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="figures to run, e.g. 1,2,4 (2 comes with 1)")
     ap.add_argument("--rtt-ms", type=int, default=20, help="added round-trip time for figure 3 (default 20)")
     ap.add_argument("--build-dir", default=os.path.join(SRC, "build-bench"))
     ap.add_argument("--bench-dir", default="/var/tmp/jigdoofus-bench")
@@ -689,7 +780,7 @@ def main():
         b.setup()
         log(f"== image {b.size} bytes, {b.slices} slices; {a.runs} run(s) each")
         for fig, fn in ((1, b.fig12), (8, b.fig8), (9, b.fig9), (4, b.fig4), (6, b.fig6), (5, b.fig5), (7, b.fig7),
-                        (3, b.fig3)):
+                        (3, b.fig3), (10, b.fig10)):
             if fig in a.only:
                 fn()
     finally:

@@ -50,6 +50,9 @@ class CancelSignal {
 struct FetchContext {
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   std::shared_ptr<CancelSignal> cancel;  // may be null: nobody cancels
+  // A reader is blocked on this request (a FUSE read, jigdoofus-cat): its
+  // downloads start before queued read-ahead and prefetch ones.
+  bool foreground = false;
   bool expired() const { return std::chrono::steady_clock::now() >= deadline; }
   bool cancelled() const { return cancel && cancel->fired(); }
   // Runs `wake` when this request is cancelled (see CancelSignal).

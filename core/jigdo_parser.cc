@@ -143,6 +143,11 @@ Status JigdoParser::ParseFile(std::string_view raw, const std::string& origin, b
   }
   include_stack_.push_back(origin);
   FileState f(&origin, top_level, remote || IsNetworkUrl(origin));
+  // An included file whose entries start before any section line is a
+  // server list (as /usr/share/jigdo/debian-mirrors.jigdo is written):
+  // its Label=URL lines are [Servers] entries. (jigdo itself rejects such
+  // an include; this is how [Include URL] of a mirror list works here.)
+  if (!top_level) f.section = Section::kServers;
   size_t first_image = file_.images_.size();
   size_t pos = 0;
   while (pos < text.size()) {

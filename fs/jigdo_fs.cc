@@ -486,6 +486,7 @@ void JigdoFs::Init(fuse_conn_info* conn) {
 FetchContext JigdoFs::MakeFetchContext() const {
   FetchContext ctx;
   ctx.deadline = DeadlineIn(options_.fetch_timeout_s);
+  ctx.foreground = true;  // a FUSE read waits on it
   return ctx;
 }
 

@@ -24,6 +24,7 @@ Status StreamImage(const OpenImage& image, uint64_t offset, uint64_t end, const 
     FetchContext ctx;
     ctx.deadline = DeadlineIn(config.fetch_timeout_s);
     ctx.cancel = cancel;
+    ctx.foreground = true;
     auto got = image.reader->ReadAt(offset, std::span<uint8_t>(buf.get(), want), ctx);
     if (!got.ok()) return got.status().WithContext(image.name);
     if (*got == 0) return Status::IOError(image.name + ": unexpected end of image at offset " + std::to_string(offset));

@@ -27,6 +27,7 @@ DownloadOutcome DownloadSlice(Downloader& downloader, const std::string& url, co
   DownloadRequest req;
   req.url = url;
   req.expected_size = id.size;
+  req.urgent = ctx.foreground;
   req.on_data = [transfer](std::span<const uint8_t> bytes) {
     std::lock_guard<std::mutex> lock(transfer->mu);
     if (!transfer->inbox.empty() && transfer->inbox.size() + bytes.size() > kMaxInboxBytes) {

@@ -218,7 +218,15 @@ void Downloader::DrainQueues(bool* stopping) {
     resumes.swap(resumes_);
     *stopping = stopping_;
   }
-  for (auto& t : fresh) waiting_.push_back(std::move(t));
+  for (auto& t : fresh) {
+    if (t->req.urgent) {
+      // Behind the urgent ones already waiting, ahead of the rest.
+      auto it = std::find_if(waiting_.begin(), waiting_.end(), [](const auto& w) { return !w->req.urgent; });
+      waiting_.insert(it, std::move(t));
+    } else {
+      waiting_.push_back(std::move(t));
+    }
+  }
   for (uint64_t id : resumes) {
     auto it = active_.find(id);
     if (it == active_.end() || !it->second->paused) continue;

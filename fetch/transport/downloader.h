@@ -78,6 +78,9 @@ struct DownloadRequest {
   // Called exactly once, on the I/O thread, when the transfer ends for any
   // reason (if Submit runs during shutdown: on the submitting thread).
   std::function<void(const DownloadResult&)> on_done;
+  // A reader waits on it: queued ahead of the transfers that are not
+  // (after the urgent ones already queued).
+  bool urgent = false;
 };
 
 struct DownloaderOptions {
@@ -161,7 +164,7 @@ class Downloader {
   uint64_t next_id_ = 1;                              // GUARDED_BY(mu_)
 
   // I/O thread only.
-  std::list<std::unique_ptr<Transfer>> waiting_;  // FIFO; saturated hosts skipped
+  std::list<std::unique_ptr<Transfer>> waiting_;  // urgent first, then FIFO; saturated hosts skipped
   std::unordered_map<uint64_t, std::unique_ptr<Transfer>> active_;
   std::unordered_map<std::string, size_t> per_host_active_;
   std::vector<CurlEasy> easy_pool_;

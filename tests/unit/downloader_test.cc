@@ -443,6 +443,40 @@ TEST_F(DownloaderTest, CancelStalledTransferAndQueuedOne) {
   EXPECT_EQ(d->stats().failed(FetchError::kCancelled), 2u);
 }
 
+TEST_F(DownloaderTest, UrgentTransfersStartBeforeQueuedOthers) {
+  // One slot, held by a slow transfer; then three background transfers and
+  // two urgent ones queue. The urgent ones run next, in their order.
+  for (int i = 0; i < 5; ++i) WriteFile(server_.root() / "q" / (std::to_string(i) + ".bin"), small_);
+  StartServer({"/big.bin=slow:3000000"});
+  DownloaderOptions opts;
+  opts.max_parallel = 1;
+  auto d = MakeDownloader(opts);
+  std::mutex order_mu;
+  std::vector<int> order;
+  auto first = std::make_shared<Outcome>();
+  d->Submit(first->Wire(Req(server_.Url("/big.bin")), first));
+  ASSERT_NO_FATAL_FAILURE(WaitForRequests(server_, "/big.bin", 1));
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 5; ++i) {
+    auto o = std::make_shared<Outcome>();
+    DownloadRequest req = o->Wire(Req(server_.Url("/q/" + std::to_string(i) + ".bin")), o);
+    req.urgent = i >= 3;
+    auto done = req.on_done;
+    req.on_done = [done, i, &order_mu, &order](const DownloadResult& r) {
+      {
+        std::lock_guard<std::mutex> lock(order_mu);
+        order.push_back(i);
+      }
+      done(r);
+    };
+    d->Submit(std::move(req));
+    outcomes.push_back(o);
+  }
+  for (auto& o : outcomes) ASSERT_TRUE(o->Wait());
+  ASSERT_TRUE(first->Wait());
+  EXPECT_EQ(order, (std::vector<int>{3, 4, 0, 1, 2}));
+}
+
 TEST_F(DownloaderTest, DestructorCancelsEverythingInFlight) {
   for (int i = 0; i < 10; ++i) WriteFile(server_.root() / "stall" / (std::to_string(i) + ".bin"), small_);
   StartServer({"/stall/*=stall:300"});

@@ -738,6 +738,29 @@ TEST(JigdoIncludeTest, IncludesFromLocalFiles) {
   EXPECT_TRUE(std::filesystem::exists(*n[0].base));
 }
 
+TEST(JigdoIncludeTest, AnIncludedMirrorListAddsServers) {
+  // debian-mirrors.jigdo style: Label=URL lines before any section.
+  TempDir dir;
+  std::string top = dir.Write("top.jigdo",
+                              "[Image]\nFilename=cd.iso\nTemplate=cd.template\n"
+                              "[Servers]\nDebian=http://own/\n"
+                              "[Include mirrors.jigdo]\n"
+                              "[Parts]\n" + std::string(kMd5B64) + "=Debian:pool/p.deb\n");
+  dir.Write("mirrors.jigdo",
+            "Debian=http://ftp.us.example/debian/         # US United States\n"
+            "Non-US=http://archive.example/debian-non-US/ # NL\n"
+            "Debian=http://ftp.uk.example/debian/ --try-last\n");
+  auto f = LoadJigdoFile(top);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  auto locs = f->LocationsFor(D(kMd5B64));
+  EXPECT_EQ(locs, (std::vector{Label("Debian", "pool/p.deb"), Url("http://own/pool/p.deb", top),
+                               Url("http://ftp.us.example/debian/pool/p.deb", dir.path() + "/mirrors.jigdo"),
+                               Url("http://ftp.uk.example/debian/pool/p.deb", dir.path() + "/mirrors.jigdo", -1)}))
+      << Describe(locs);
+  // At the top level, entries before any section stay an error.
+  ExpectError("Debian=http://x/\n", {"t.jigdo:1:", "entry before any [Section] line"});
+}
+
 TEST(JigdoIncludeTest, IncludeLoopsAreErrors) {
   TempDir dir;
   std::string a = dir.Write("a.jigdo", "[Parts]\n[Include b.jigdo]\n");
