@@ -27,6 +27,9 @@ constexpr int kAdmissionRounds = 4;
 
 // A download is never abandoned for a faster server before this.
 constexpr double kPaceMinSeconds = 1.0;
+// ... nor unless what it has left would take this many times longer than
+// the whole slice from the other server (plus a second).
+constexpr double kOvertakeFactor = 1.5;
 
 // --mirror servers come before every server of the .jigdo, whatever its
 // --try-first weight.
@@ -140,10 +143,15 @@ DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::s
   const std::string server = ServerKey(url);
   auto transfer = transfers_.Begin(url, request.id.size);
   CountingSink counted(&sink, transfer);
-  const int began_with = scores_.Began(server);
+  scores_.Began(server);
+  const uint64_t server_bytes_before = transfers_.ServerBytes(server);
   DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, counted, ctx, pace);
   const TransferLog::Transfer::Timing t = transfer->Times();
-  scores_.Ended(server, out.kind == DownloadOutcome::Kind::kStored, t.bytes, t.ttfb_s, t.body_s, began_with);
+  // What the server sent to all of this mount's downloads meanwhile.
+  const double span = t.ttfb_s + t.body_s;
+  const double server_bps =
+      span > 0 ? static_cast<double>(transfers_.ServerBytes(server) - server_bytes_before) / span : 0.0;
+  scores_.Ended(server, out.kind == DownloadOutcome::Kind::kStored, t.bytes, t.ttfb_s, t.body_s, server_bps);
   return out;
 }
 
@@ -160,31 +168,34 @@ DownloadPace MirrorSource::PaceAgainst(const std::vector<Candidate>& candidates,
   return [this, others = std::move(others), size](uint64_t bytes, double seconds) {
     if (seconds < kPaceMinSeconds) return false;
     double best = -1;
+    const ServerScores::Backlog backlog = transfers_.Backlog();
     for (const auto& [other, url] : others) {
       if (InBackoff(url)) continue;
       const ServerScore score = scores_.Get(other);
       if (score.samples == 0 || score.per_connection_bps <= 0) continue;  // a guess is no reason to give up
-      const double t = scores_.ExpectedSeconds(other, size);
+      const double t = scores_.ExpectedSeconds(other, size, backlog);
       if (best < 0 || t < best) best = t;
     }
     if (best < 0) return false;
-    // Abandon when what is left would take more than twice what the other
-    // server needs for the whole slice, plus a second (not for noise).
+    // Abandon when what is left would take more than one and a half times
+    // what the other server needs for the whole slice, plus a second (not
+    // for noise).
     const double left = bytes == 0 ? 1e9 : static_cast<double>(size - std::min(bytes, size)) * seconds /
                                                static_cast<double>(bytes);
-    return left > 2 * best + 1.0;
+    return left > kOvertakeFactor * best + 1.0;
   };
 }
 
 void MirrorSource::OrderByScores(std::vector<Candidate>* candidates, uint64_t size) {
   // Within each run of equal weight, the server expected to be done first.
+  const ServerScores::Backlog backlog = transfers_.Backlog();
   for (size_t begin = 0; begin < candidates->size();) {
     size_t end = begin + 1;
     while (end < candidates->size() && (*candidates)[end].weight == (*candidates)[begin].weight) ++end;
     if (end - begin > 1) {
       std::vector<std::string> servers;
       for (size_t i = begin; i < end; ++i) servers.push_back(ServerKey((*candidates)[i].url));
-      const std::vector<size_t> order = scores_.Order(servers, size);
+      const std::vector<size_t> order = scores_.Order(servers, size, backlog);
       std::vector<Candidate> run;
       for (size_t i : order) run.push_back(std::move((*candidates)[begin + i]));
       std::move(run.begin(), run.end(), candidates->begin() + static_cast<std::ptrdiff_t>(begin));

@@ -18,7 +18,7 @@
 // byte is served.
 //
 // A download that goes much slower than a measured alternative would
-// (what is left takes more than twice its whole time plus a second) is
+// (what is left takes more than 1.5 times its whole time plus a second) is
 // abandoned for it (kOvertaken): a slow or stalling mirror does not hold a
 // waiting reader for long. The bytes it got are dropped (the slice is
 // verified whole).

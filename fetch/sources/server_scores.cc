@@ -42,12 +42,11 @@ int ServerScores::Began(const std::string& server) {
 }
 
 void ServerScores::Ended(const std::string& server, bool ok, uint64_t bytes, double ttfb_s, double body_s,
-                         int began_with) {
+                         double server_bps) {
   bool save = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ServerScore& s = scores_[server];
-    const int concurrent = std::max({1, s.in_flight, began_with});
     s.in_flight = std::max(0, s.in_flight - 1);
     if (!ok) return;
     s.ttfb_s = Mix(s.ttfb_s, std::max(0.0, ttfb_s), s.samples);
@@ -55,7 +54,9 @@ void ServerScores::Ended(const std::string& server, bool ok, uint64_t bytes, dou
       const double rate = static_cast<double>(bytes) / body_s;
       const bool had_rate = s.per_connection_bps > 0;
       s.per_connection_bps = had_rate ? Mix(s.per_connection_bps, rate, 1) : rate;
-      s.aggregate_bps = had_rate ? Mix(s.aggregate_bps, rate * concurrent, 1) : rate * concurrent;
+      // What the server gave everyone meanwhile; at least this download's rate.
+      const double all = std::max(server_bps, rate);
+      s.aggregate_bps = s.aggregate_bps > 0 ? Mix(s.aggregate_bps, all, 1) : all;
     }
     ++s.samples;
     const auto now = std::chrono::steady_clock::now();
@@ -70,31 +71,35 @@ void ServerScores::Ended(const std::string& server, bool ok, uint64_t bytes, dou
   }
 }
 
-double ServerScores::ExpectedLocked(const ServerScore& s, uint64_t size) const {
+double ServerScores::ExpectedLocked(const ServerScore& s, uint64_t size, uint64_t backlog) const {
   double per = s.per_connection_bps, agg = s.aggregate_bps, ttfb = s.ttfb_s;
   if (per <= 0) {
     // Not measured: as good as the best measured server (so that it gets
     // tried), or a plain guess.
     per = 0;
+    agg = 0;
     ttfb = kGuessTtfbS;
     for (const auto& [name, o] : scores_) {
       per = std::max(per, o.per_connection_bps);
+      agg = std::max(agg, o.aggregate_bps);
       if (o.samples > 0) ttfb = std::min(ttfb, o.ttfb_s);
     }
     if (per <= 0) per = kGuessBps;
-    agg = 4 * per;
+    if (agg <= 0) agg = 4 * per;
   }
-  const double share = std::min(per, agg / (s.in_flight + 1));
-  return ttfb + static_cast<double>(size) / std::max(share, 1.0);
+  const double capacity = std::min(std::max(agg, per), per * (s.in_flight + 1));
+  return ttfb + static_cast<double>(backlog + size) / std::max(capacity, 1.0);
 }
 
-double ServerScores::ExpectedSeconds(const std::string& server, uint64_t size) const {
+double ServerScores::ExpectedSeconds(const std::string& server, uint64_t size, const Backlog& backlog) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = scores_.find(server);
-  return ExpectedLocked(it == scores_.end() ? ServerScore{} : it->second, size);
+  auto b = backlog.find(server);
+  return ExpectedLocked(it == scores_.end() ? ServerScore{} : it->second, size, b == backlog.end() ? 0 : b->second);
 }
 
-std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers, uint64_t size) {
+std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers, uint64_t size,
+                                        const Backlog& backlog) {
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t decision = decisions_++;
   size_t known = 0;
@@ -105,7 +110,8 @@ std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers,
     const ServerScore s = it == scores_.end() ? ServerScore{} : it->second;
     measured[i] = s.per_connection_bps > 0;
     known += measured[i] ? 1 : 0;
-    expected[i] = ExpectedLocked(s, size);
+    auto b = backlog.find(servers[i]);
+    expected[i] = ExpectedLocked(s, size, b == backlog.end() ? 0 : b->second);
   }
   // Few servers measured: every choice may probe. Enough: one in kProbeEvery.
   // Large slices are not probes once anything is measured: a slow unknown

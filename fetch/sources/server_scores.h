@@ -3,14 +3,16 @@
 // informed.
 //
 // Per server (scheme://host:port): moving averages of the time to first
-// byte, of the rate one connection gets, and of the rate the server gives
-// all of this mount's connections together (a far server with a big uplink
-// gives each connection little but many connections a lot; a near one
-// behind a thin uplink gives one connection all it has). With k downloads
-// already running there, a slice of S bytes is expected to take
-//     ttfb + S / min(per_connection, aggregate / (k + 1))
-// so a server stays busy while it is the fastest place for the next slice,
-// and the next slice goes elsewhere once it is not. A server never measured
+// byte, of the rate one connection gets, and of the rate the server gave all
+// of this mount's downloads together while one of them ran (its uplink, once
+// it is busy: a far server with a big uplink gives each connection little
+// but many connections a lot; a near one behind a thin uplink gives one
+// connection all it has). A server is a pipe: with k downloads running there
+// and W of their bytes still to come, a slice of S bytes is expected to be
+// done after
+//     ttfb + (W + S) / min(aggregate, per_connection * (k + 1))
+// so every server is kept busy in proportion to what it can deliver, and a
+// fast server with a long queue loses the next slice to an idle slower one. A server never measured
 // gets an optimistic guess (as fast as the best known), so it is tried; with
 // several servers known, only every kProbeEvery-th choice may try an
 // unknown one, so a list of hundreds is sampled, not hammered; and once any
@@ -57,24 +59,25 @@ class ServerScores {
   // itself included; pass that to Ended.
   int Began(const std::string& server);
   // It ended. `ttfb_s`: seconds to its first body byte; `body_s`: seconds
-  // from then to its end; `bytes`: body bytes. The server's aggregate rate
-  // is sampled as this download's rate times the downloads that shared the
-  // server with it (the more of `began_with` and those running at its end).
-  // A failed download only counts as ended (its health is MirrorSource's
-  // back-off).
-  void Ended(const std::string& server, bool ok, uint64_t bytes, double ttfb_s, double body_s, int began_with);
-  // Expected seconds to fetch `size` bytes from `server` now.
-  double ExpectedSeconds(const std::string& server, uint64_t size) const;
+  // from then to its end; `bytes`: body bytes; `server_bps`: what the
+  // server delivered to all of this mount's downloads while this one ran
+  // (0: unknown). A failed download only counts as ended (its health is
+  // MirrorSource's back-off).
+  void Ended(const std::string& server, bool ok, uint64_t bytes, double ttfb_s, double body_s, double server_bps);
+  // Bytes still to come from the downloads running at each server.
+  using Backlog = std::map<std::string, uint64_t>;
+  // Expected seconds until `size` more bytes from `server` are in.
+  double ExpectedSeconds(const std::string& server, uint64_t size, const Backlog& backlog = {}) const;
   // Orders `servers` (one decision for one slice of `size` bytes): by
   // expected seconds, except that an unmeasured server is put after the
   // measured ones unless this decision may probe (see above). Stable.
-  std::vector<size_t> Order(const std::vector<std::string>& servers, uint64_t size);
+  std::vector<size_t> Order(const std::vector<std::string>& servers, uint64_t size, const Backlog& backlog = {});
   ServerScore Get(const std::string& server) const;
   std::map<std::string, ServerScore> All() const;
   Status Save() const;
 
  private:
-  double ExpectedLocked(const ServerScore& s, uint64_t size) const;
+  double ExpectedLocked(const ServerScore& s, uint64_t size, uint64_t backlog) const;
   void Load();
   std::string path_;
   mutable std::mutex save_mu_;  // one Save at a time (they share the .part file); taken before mu_

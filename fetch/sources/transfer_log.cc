@@ -1,5 +1,7 @@
 #include "fetch/sources/transfer_log.h"
 
+#include <algorithm>
+
 #include "fetch/transport/server_url.h"
 
 namespace jigdoofus {
@@ -63,6 +65,19 @@ void TransferLog::Finished(const std::string& url, bool ok, const std::string& e
     ++s.failed;
     s.last_error = error;
   }
+}
+
+std::map<std::string, uint64_t> TransferLog::Backlog() const {
+  std::map<std::string, uint64_t> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const Entry& e : in_flight_) out[e.server] += e.size - std::min(e.bytes, e.size);
+  return out;
+}
+
+uint64_t TransferLog::ServerBytes(const std::string& server) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = servers_.find(server);
+  return it == servers_.end() ? 0 : it->second.bytes;
 }
 
 TransferSnapshot TransferLog::Snapshot() const {

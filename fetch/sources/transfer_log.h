@@ -67,6 +67,10 @@ class TransferLog {
   // How a download from `url` ended (after its Transfer is gone or not).
   void Finished(const std::string& url, bool ok, const std::string& error);
   TransferSnapshot Snapshot() const;
+  // Per server: bytes still to come from the downloads running there.
+  std::map<std::string, uint64_t> Backlog() const;
+  // Bytes received from `server` so far (all downloads).
+  uint64_t ServerBytes(const std::string& server) const;
 
  private:
   struct Entry {

@@ -20,12 +20,15 @@ void Measure(ServerScores& s, const std::string& server, double bps, double ttfb
              int concurrent = 1) {
   // `concurrent` downloads that ran side by side from start to end.
   for (int i = 0; i < concurrent; ++i) s.Began(server);
-  for (int i = 0; i < concurrent; ++i) s.Ended(server, true, bytes, ttfb, static_cast<double>(bytes) / bps, concurrent);
+  for (int i = 0; i < concurrent; ++i) {
+    s.Ended(server, true, bytes, ttfb, static_cast<double>(bytes) / bps, bps * concurrent);
+  }
 }
 
-std::vector<std::string> Ordered(ServerScores& s, const std::vector<std::string>& servers, uint64_t size) {
+std::vector<std::string> Ordered(ServerScores& s, const std::vector<std::string>& servers, uint64_t size,
+                                 const ServerScores::Backlog& backlog = {}) {
   std::vector<std::string> out;
-  for (size_t i : s.Order(servers, size)) out.push_back(servers[i]);
+  for (size_t i : s.Order(servers, size, backlog)) out.push_back(servers[i]);
   return out;
 }
 
@@ -44,24 +47,30 @@ TEST(ServerScores, TheFasterServerGoesFirstWhateverTheListSays) {
             (std::vector<std::string>{"http://fast", "http://mid", "http://slow"}));
 }
 
-TEST(ServerScores, ABusyServerBehindAThinUplinkPassesTheNextSliceOn) {
+TEST(ServerScores, AServerWithALongQueueLosesTheNextSliceToAnIdleOne) {
   ServerScores s;
   // near: one connection gets 10 MB/s, and that is all its uplink gives.
   Measure(s, "http://near", 10 * MB, 0.01, 4 << 20, 1);
-  Measure(s, "http://near", 5 * MB, 0.01, 4 << 20, 2);  // two at once: 5 each, 10 in all
   // far: 4 MB/s a connection (latency), 16 MB/s for four at once.
   Measure(s, "http://far", 4 * MB, 0.1, 4 << 20, 4);
   const uint64_t size = 8 << 20;
-  EXPECT_EQ(Ordered(s, {"http://far", "http://near"}, size)[0], "http://near");
-  s.Began("http://near");  // one running there: 5 MB/s left for the next
-  EXPECT_EQ(Ordered(s, {"http://far", "http://near"}, size)[0], "http://near");
-  s.Began("http://near");  // two: 3.3 MB/s left, far's 4 MB/s is better
-  EXPECT_EQ(Ordered(s, {"http://far", "http://near"}, size)[0], "http://far");
-  // far keeps taking slices while 16 MB/s shared still gives 4 MB/s each.
+  const std::vector<std::string> both = {"http://far", "http://near"};
+  ServerScores::Backlog backlog;
+  EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://near");  // 0.8 s against 2.2 s
+  s.Began("http://near");                                         // one slice queued there
+  backlog["http://near"] = size;
+  EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://near");  // 1.7 s: still better
+  s.Began("http://near");
+  backlog["http://near"] = 2 * size;
+  EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://far");  // 2.5 s: far's 2.2 s is better
+  // far takes slices while its uplink has room: 4 MB/s more per connection
+  // up to 16 MB/s.
   for (int i = 0; i < 3; ++i) s.Began("http://far");
-  EXPECT_EQ(Ordered(s, {"http://far", "http://near"}, size)[0], "http://far");
-  s.Began("http://far");  // a fifth would get 3.2 MB/s: near's 3.3 is better
-  EXPECT_EQ(Ordered(s, {"http://far", "http://near"}, size)[0], "http://near");
+  backlog["http://far"] = 3 * size;
+  EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://far");  // 32 MB at 16 MB/s: 2.1 s
+  s.Began("http://far");
+  backlog["http://far"] = 4 * size;
+  EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://near");  // 2.6 s: near's 2.5 s is better
 }
 
 TEST(ServerScores, SmallSlicesGoWhereTheFirstByteComesSoonest) {
@@ -88,8 +97,8 @@ TEST(ServerScores, UnmeasuredServersAreProbedOnlyNowAndThenOnceEnoughAreKnown) {
 
 TEST(ServerScores, AFailedDownloadIsNotASample) {
   ServerScores s;
-  const int with = s.Began("http://x");
-  s.Ended("http://x", false, 100, 5.0, 10.0, with);
+  s.Began("http://x");
+  s.Ended("http://x", false, 100, 5.0, 10.0, 1000);
   EXPECT_EQ(s.Get("http://x").samples, 0u);
   EXPECT_EQ(s.Get("http://x").in_flight, 0);
 }
@@ -126,9 +135,10 @@ TEST(ServerScores, LargeSlicesAreNotUsedToProbe) {
   // (its guess: as fast as the best known, and idle) ...
   EXPECT_EQ(Ordered(s, {"http://known", "http://new"}, 100 << 10).size(), 2u);
   s.Began("http://known");
-  EXPECT_EQ(Ordered(s, {"http://known", "http://new"}, 100 << 10)[0], "http://new");
-  // ... a large one goes to the measured server.
-  EXPECT_EQ(Ordered(s, {"http://new", "http://known"}, 8 << 20)[0], "http://known");
+  const ServerScores::Backlog busy = {{"http://known", 4 << 20}};
+  EXPECT_EQ(Ordered(s, {"http://known", "http://new"}, 100 << 10, busy)[0], "http://new");
+  // ... a large one goes to the measured server, busy or not.
+  EXPECT_EQ(Ordered(s, {"http://new", "http://known"}, 8 << 20, busy)[0], "http://known");
 }
 
 }  // namespace
