@@ -16,7 +16,9 @@ the .jigdo slowest first:
 import json
 from pathlib import Path
 
-from itlib import checks, http
+import time
+
+from itlib import checks, http, mounting
 
 VID = "xorriso-sha256-gzip"
 ENV = http.no_proxy_env()
@@ -54,9 +56,16 @@ def test_the_fast_mirror_serves_most_though_listed_last(corpus, jig, net, tmp_pa
     m = jig.mount([fast.url + path.lstrip("/")], cache_dir=cache, env=ENV)
     read_whole(m, v, name)
     shares = share_by_port(m.status())
-    assert shares.get(fast.port, 0) >= 0.5, shares
-    assert shares.get(slow.port, 0) <= 0.2, shares
+    named = {"slow": shares.get(slow.port, 0), "mid": shares.get(mid.port, 0), "fast": shares.get(fast.port, 0)}
+    # Every mirror is kept busy in proportion to what it delivers (the
+    # fast one has 86% of the link): the slow one, listed first, carries
+    # little, the fast one most.
+    assert named["fast"] >= 0.4 and named["slow"] <= 0.25 and named["fast"] > 2 * named["slow"], named
+    pids = mounting.daemon_pids(m.mountpoint)
     m.unmount()
+    deadline = time.time() + 30  # the daemon saves the scores as it exits
+    while any(Path(f"/proc/{p}").exists() for p in pids) and time.time() < deadline:
+        time.sleep(0.05)
     saved = json.loads((cache / "servers.json").read_text())["servers"]
     rate = {int(k.rsplit(":", 1)[1]): v["per_connection_bps"] for k, v in saved.items()}
     assert rate[fast.port] > rate.get(slow.port, 0), rate
