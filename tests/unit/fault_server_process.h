@@ -15,6 +15,8 @@
 #include <memory>
 #include <random>
 #include <string>
+
+#include "tests/unit/random_bytes.h"
 #include <thread>
 #include <vector>
 
@@ -32,13 +34,6 @@ using std::chrono::seconds;
 
 // Generous: only there so a broken downloader fails instead of hanging.
 constexpr auto kHangGuard = seconds(60);
-
-inline std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 
 inline void WriteFile(const fs::path& p, const std::string& data) {

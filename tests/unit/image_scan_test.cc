@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 
+#include "tests/unit/random_bytes.h"
+
 #include <random>
 #include <string>
 #include <vector>
@@ -19,12 +21,7 @@ namespace {
 
 constexpr uint32_t kBlock = 1024;
 
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using testing_util::RandomBytes;
 
 std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 

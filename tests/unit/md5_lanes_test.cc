@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/random_bytes.h"
+
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -19,12 +21,7 @@
 namespace jigdoofus {
 namespace {
 
-std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> v(n);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
+std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) { return testing_util::RandomByteVector(n, seed); }
 
 std::vector<Md5Kernel> Kernels() {
   std::vector<Md5Kernel> out;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/random_bytes.h"
+
 #include <random>
 #include <string>
 #include <vector>
@@ -12,12 +14,7 @@
 namespace jigdoofus {
 namespace {
 
-std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<uint8_t> v(n);
-  for (auto& b : v) b = static_cast<uint8_t>(rng());
-  return v;
-}
+std::vector<uint8_t> RandomBytes(size_t n, uint32_t seed) { return testing_util::RandomByteVector(n, seed); }
 
 // Two figures read off templates written by jigdo-file 0.8 with
 // --min-length=1025 (tests/tools/derive_rsync_table.py): 1025 bytes of 0x00
