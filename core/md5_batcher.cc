@@ -127,10 +127,11 @@ void Md5Batcher::Lead(Engine* e, const std::shared_ptr<Job>& mine, std::unique_l
     finished.clear();
     e->lanes.Step([&](uint64_t id, Result<Digest> r) { finished.emplace_back(id, std::move(r)); });
     lock.lock();
-    for (auto& [id, r] : finished) {
-      auto it = std::find_if(e->in_lanes.begin(), e->in_lanes.end(), [&](const auto& j) { return j->id == id; });
+    for (auto& done : finished) {
+      const uint64_t id = done.first;
+      auto it = std::find_if(e->in_lanes.begin(), e->in_lanes.end(), [id](const auto& j) { return j->id == id; });
       if (it == e->in_lanes.end()) continue;
-      (*it)->result = std::move(r);
+      (*it)->result = std::move(done.second);
       (*it)->wake.notify_all();
       e->in_lanes.erase(it);
     }
