@@ -31,6 +31,10 @@ struct SliceHead {
   uint32_t len = 0;
   bool known() const { return len > 0; }
   friend bool operator==(const SliceHead&, const SliceHead&) = default;
+  // By length, then sum (the order of a scan record's head list).
+  friend bool operator<(const SliceHead& a, const SliceHead& b) {
+    return a.len != b.len ? a.len < b.len : a.sum < b.sum;
+  }
 };
 
 }  // namespace jigdoofus

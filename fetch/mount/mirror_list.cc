@@ -45,25 +45,6 @@ bool LooksLikeXml(std::string_view text) {
   return text.substr(0, 5) == "<?xml" || text.find("<metalink") != std::string_view::npos;
 }
 
-// `Label=` at the start of a line, as jigdo writes them.
-bool LooksLikeJigdoForm(std::string_view text) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    std::string_view line = Uncommented(text.substr(pos, end == std::string_view::npos ? end : end - pos));
-    const size_t eq = line.find('=');
-    if (eq != std::string_view::npos && eq > 0 && line.substr(0, eq).find(':') == std::string_view::npos &&
-        std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(eq), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ' ';
-        })) {
-      return true;
-    }
-    if (end == std::string_view::npos) break;
-    pos = end + 1;
-  }
-  return false;
-}
-
 template <typename Fn>
 void ForEachLine(std::string_view text, Fn&& fn) {
   size_t pos = 0;
@@ -73,6 +54,19 @@ void ForEachLine(std::string_view text, Fn&& fn) {
     if (end == std::string_view::npos) break;
     pos = end + 1;
   }
+}
+
+// `Label=` at the start of a line, as jigdo writes them.
+bool LooksLikeJigdoForm(std::string_view text) {
+  bool found = false;
+  ForEachLine(text, [&found](std::string_view line) {
+    const size_t eq = line.find('=');
+    found |= eq != std::string_view::npos && eq > 0 &&
+             std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(eq), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ' ';
+             });
+  });
+  return found;
 }
 
 // ---------------------------------------------------------------- metalink

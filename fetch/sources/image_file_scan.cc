@@ -39,8 +39,7 @@ std::vector<SliceHead> WantedHeads::Heads() const {
   for (const auto& [len, sums] : by_len_) {
     for (const auto& [sum, ids] : sums) out.push_back({sum, len});
   }
-  std::sort(out.begin(), out.end(),
-            [](const SliceHead& a, const SliceHead& b) { return a.len != b.len ? a.len < b.len : a.sum < b.sum; });
+  std::sort(out.begin(), out.end());
   return out;
 }
 

@@ -65,10 +65,7 @@ void ImageFileSet::ScanOne(size_t i) {
   const std::vector<SliceHead> wanted_heads = wanted_.Heads();
   WantedHeads missing;
   for (const SliceHead& h : wanted_heads) {
-    if (std::binary_search(record.looked_for.begin(), record.looked_for.end(), h,
-                           [](const SliceHead& a, const SliceHead& b) {
-                             return a.len != b.len ? a.len < b.len : a.sum < b.sum;
-                           })) {
+    if (std::binary_search(record.looked_for.begin(), record.looked_for.end(), h)) {
       continue;
     }
     for (const SliceId& id : *wanted_.Find(h.len, h.sum)) missing.Add(id, h);
@@ -104,8 +101,7 @@ void ImageFileSet::ScanOne(size_t i) {
   ImageScanRecord merged;
   merged.looked_for = record.looked_for;
   for (const SliceHead& h : missing.Heads()) merged.looked_for.push_back(h);
-  std::sort(merged.looked_for.begin(), merged.looked_for.end(),
-            [](const SliceHead& a, const SliceHead& b) { return a.len != b.len ? a.len < b.len : a.sum < b.sum; });
+  std::sort(merged.looked_for.begin(), merged.looked_for.end());
   merged.found = record.found;
   merged.found.insert(merged.found.end(), found_now.begin(), found_now.end());
   Status rs = store_->Record(key, merged);
