@@ -541,6 +541,10 @@ std::string ImageSet::StatusJson() const {
                      {"offline_misses", m.offline_misses.load()},
                      {"kept_in_memory", m.kept_in_memory.load()},
                      {"overtaken", m.overtaken.load()},
+                     {"pieced", m.pieced.load()},
+                     {"pieces", m.pieces.load()},
+                     {"hedges", m.hedges.load()},
+                     {"range_refused", m.range_refused.load()},
                      {"memory_bytes", state_->mirror->memory_used()}};
   }
   if (state_->chunks) {
@@ -585,6 +589,7 @@ std::string ImageSet::StatusJson() const {
                          {"ttfb_s", score.ttfb_s},
                          {"samples", score.samples}};
       }
+      if (score.refuses_ranges) e["ranges"] = "refused";
       if (!sv.last_error.empty()) e["last_error"] = sv.last_error;
       servers.push_back(std::move(e));
     }

@@ -25,11 +25,18 @@ std::string SliceName(const SliceId& id) {
 // often per candidate (the other writer may fail, and the next one win).
 constexpr int kAdmissionRounds = 4;
 
-// A download is never abandoned for a faster server before this.
-constexpr double kPaceMinSeconds = 1.0;
-// ... nor unless what it has left would take this many times longer than
-// the whole slice from the other server (plus a second).
-constexpr double kOvertakeFactor = 1.5;
+DownloadOutcome Outcome(DownloadOutcome::Kind kind, Status status,
+                        std::shared_ptr<const VerifiedSlice> slice = nullptr) {
+  DownloadOutcome out;
+  out.kind = kind;
+  out.status = std::move(status);
+  out.slice = std::move(slice);
+  return out;
+}
+
+// Attempts per slice: a first one with every server, then one server at
+// a time while servers sent bytes that do not verify.
+constexpr int kAttempts = 4;
 
 // --mirror servers come before every server of the .jigdo, whatever its
 // --try-first weight.
@@ -138,52 +145,102 @@ void MirrorSource::KeepInMemory(std::shared_ptr<const VerifiedSlice> slice) {
   in_memory_.push_front(std::move(slice));
 }
 
-DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
-                                       const FetchContext& ctx, const DownloadPace& pace) {
-  const std::string server = ServerKey(url);
-  auto transfer = transfers_.Begin(url, request.id.size);
-  CountingSink counted(&sink, transfer);
+namespace {
+
+// One lane as the mirror source records it: listed in the transfer log
+// while it runs, scored when it ends.
+class MirrorLane final : public LaneObserver::Lane {
+ public:
+  MirrorLane(std::shared_ptr<TransferLog::Transfer> t, std::string key, uint64_t before)
+      : transfer(std::move(t)), server(std::move(key)), server_bytes_before(before) {}
+  void Bytes(uint64_t n) override { transfer->Add(n); }
+  std::shared_ptr<TransferLog::Transfer> transfer;
+  std::string server;
+  uint64_t server_bytes_before;
+};
+
+}  // namespace
+
+std::unique_ptr<LaneObserver::Lane> MirrorSource::Began(const std::string& url, uint64_t bytes) {
+  std::string server = ServerKey(url);
   scores_.Began(server);
-  const uint64_t server_bytes_before = transfers_.ServerBytes(server);
-  DownloadOutcome out = DownloadSlice(*downloader_, url, request.id, counted, ctx, pace);
-  const TransferLog::Transfer::Timing t = transfer->Times();
+  const uint64_t before = transfers_.ServerBytes(server);
+  return std::make_unique<MirrorLane>(transfers_.Begin(url, bytes), std::move(server), before);
+}
+
+void MirrorSource::Ended(std::unique_ptr<LaneObserver::Lane> base, const std::string& url, LaneObserver::End end,
+                         FetchError error, const std::string& message) {
+  auto* lane = static_cast<MirrorLane*>(base.get());
+  const TransferLog::Transfer::Timing t = lane->transfer->Times();
   // What the server sent to all of this mount's downloads meanwhile.
   const double span = t.ttfb_s + t.body_s;
   const double server_bps =
-      span > 0 ? static_cast<double>(transfers_.ServerBytes(server) - server_bytes_before) / span : 0.0;
-  scores_.Ended(server, out.kind == DownloadOutcome::Kind::kStored, t.bytes, t.ttfb_s, t.body_s, server_bps);
+      span > 0 ? static_cast<double>(transfers_.ServerBytes(lane->server) - lane->server_bytes_before) / span : 0.0;
+  // A lane that lost a race still shows the server's pace (a stalled one
+  // a poor one), unless it was cut before its first byte was even due.
+  const bool scored = end == LaneObserver::End::kDone ||
+                      (end == LaneObserver::End::kSuperseded &&
+                       (t.bytes > 0 || t.ttfb_s >= scores_.Get(lane->server).ttfb_s));
+  scores_.Ended(lane->server, scored, t.bytes, t.ttfb_s, t.body_s, server_bps);
+  lane->transfer.reset();  // no longer in flight
+  switch (end) {
+    case LaneObserver::End::kDone:
+      transfers_.Finished(url, true, "");
+      NoteServer(url, FetchError::kOk);
+      break;
+    case LaneObserver::End::kSuperseded:
+      ++stats_.overtaken;
+      break;
+    case LaneObserver::End::kFailed:
+      transfers_.Finished(url, false, message);
+      NoteServer(url, error);
+      ++stats_.downloads_failed;
+      if (error == FetchError::kNoRange) {
+        ++stats_.range_refused;
+        scores_.RefusesRanges(lane->server);
+      }
+      spdlog::info("mirror: {}", message);
+      break;
+    case LaneObserver::End::kGaveUp:
+      break;
+  }
+}
+
+PiecePlan::Estimator MirrorSource::Estimates(const std::vector<std::string>& urls) {
+  std::vector<std::string> servers;
+  for (const std::string& url : urls) servers.push_back(ServerKey(url));
+  return [this, servers = std::move(servers), backlog = transfers_.Backlog()](size_t i, uint64_t bytes) {
+    return scores_.ExpectedSeconds(servers[i], bytes, backlog);
+  };
+}
+
+DownloadOutcome MirrorSource::Download(const SliceRequest& request, const std::vector<SliceFetchServer>& servers,
+                                       SliceSink& sink, const FetchContext& ctx, const PiecePlanOptions& plan) {
+  DownloadOutcome out = FetchSlice(*downloader_, servers, request.id, sink, ctx, *this, plan);
+  stats_.bytes_downloaded += out.bytes;
+  stats_.hedges += out.hedges;
+  if (out.pieces > 1) {
+    ++stats_.pieced;
+    stats_.pieces += out.pieces;
+  }
   return out;
 }
 
-DownloadPace MirrorSource::PaceAgainst(const std::vector<Candidate>& candidates, size_t current, uint64_t size) {
-  // The later candidates on other servers; the best of them is looked up
-  // at each check, as servers get measured while this download runs.
-  const std::string server = ServerKey(candidates[current].url);
-  std::vector<std::pair<std::string, std::string>> others;  // (server, url)
-  for (size_t i = current + 1; i < candidates.size(); ++i) {
-    std::string other = ServerKey(candidates[i].url);
-    if (other != server) others.emplace_back(std::move(other), candidates[i].url);
+std::vector<SliceFetchServer> MirrorSource::FetchServers(const std::vector<Candidate>& candidates) const {
+  // Tiers: runs of equal weight, healthy servers before those in back-off
+  // (the candidates come in that order).
+  std::vector<SliceFetchServer> out;
+  int tier = -1;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Candidate& c = candidates[i];
+    if (i == 0 || c.weight != candidates[i - 1].weight || c.backoff != candidates[i - 1].backoff) ++tier;
+    SliceFetchServer s;
+    s.url = c.url;
+    s.plan.tier = tier;
+    s.plan.refuses_ranges = scores_.Get(ServerKey(c.url)).refuses_ranges;
+    out.push_back(std::move(s));
   }
-  if (others.empty()) return nullptr;
-  return [this, others = std::move(others), size](uint64_t bytes, double seconds) {
-    if (seconds < kPaceMinSeconds) return false;
-    double best = -1;
-    const ServerScores::Backlog backlog = transfers_.Backlog();
-    for (const auto& [other, url] : others) {
-      if (InBackoff(url)) continue;
-      const ServerScore score = scores_.Get(other);
-      if (score.samples == 0 || score.per_connection_bps <= 0) continue;  // a guess is no reason to give up
-      const double t = scores_.ExpectedSeconds(other, size, backlog);
-      if (best < 0 || t < best) best = t;
-    }
-    if (best < 0) return false;
-    // Abandon when what is left would take more than one and a half times
-    // what the other server needs for the whole slice, plus a second (not
-    // for noise).
-    const double left = bytes == 0 ? 1e9 : static_cast<double>(size - std::min(bytes, size)) * seconds /
-                                               static_cast<double>(bytes);
-    return left > kOvertakeFactor * best + 1.0;
-  };
+  return out;
 }
 
 void MirrorSource::OrderByScores(std::vector<Candidate>* candidates, uint64_t size) {
@@ -216,8 +273,9 @@ std::vector<std::pair<std::string, double>> MirrorSource::ServersInBackoff() {
   return out;
 }
 
-DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const std::string& url,
-                                              const FetchContext& ctx, const DownloadPace& pace) {
+DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request,
+                                              const std::vector<SliceFetchServer>& servers, const FetchContext& ctx,
+                                              const PiecePlanOptions& plan) {
   MemorySink sink(request.id, memory_);
   // Make room by letting go of the oldest slices kept in memory (their
   // bytes return to the budget once no reader holds them).
@@ -232,7 +290,7 @@ DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const
                                      " bytes for slices held in memory now; raise --cache-size to read it");
     return out;
   }
-  DownloadOutcome out = Download(request, url, sink, ctx, pace);
+  DownloadOutcome out = Download(request, servers, sink, ctx, plan);
   if (out.kind == DownloadOutcome::Kind::kStored) {
     ++stats_.kept_in_memory;
     KeepInMemory(out.slice);
@@ -240,43 +298,43 @@ DownloadOutcome MirrorSource::FetchIntoMemory(const SliceRequest& request, const
   return out;
 }
 
-DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::string& url,
-                                        const FetchContext& ctx, const DownloadPace& pace) {
+DownloadOutcome MirrorSource::FetchFrom(const SliceRequest& request, const std::vector<SliceFetchServer>& servers,
+                                        const FetchContext& ctx, const PiecePlanOptions& plan) {
   for (int round = 0; round < kAdmissionRounds; ++round) {
     auto admitted = store_->Admit(request.id);
     if (!admitted.ok()) {
-      if (admitted.status().code() == Status::Code::kNoSpace) return FetchIntoMemory(request, url, ctx, pace);
-      return DownloadOutcome{DownloadOutcome::Kind::kSinkFailed, FetchError::kOk, admitted.status(), nullptr};
+      if (admitted.status().code() == Status::Code::kNoSpace) return FetchIntoMemory(request, servers, ctx, plan);
+      return Outcome(DownloadOutcome::Kind::kSinkFailed, admitted.status());
     }
     switch (admitted->admission) {
       case Admission::kWrite: {
         CacheSink sink(std::move(admitted->writer));
-        DownloadOutcome out = Download(request, url, sink, ctx, pace);
+        DownloadOutcome out = Download(request, servers, sink, ctx, plan);
         if (out.kind == DownloadOutcome::Kind::kSinkFailed && out.status.code() == Status::Code::kNoSpace) {
           // The disk stayed full although the cache evicted: this reader
           // still gets the slice, from memory.
-          return FetchIntoMemory(request, url, ctx, pace);
+          return FetchIntoMemory(request, servers, ctx, plan);
         }
         return out;
       }
       case Admission::kAlreadyComplete: {
         auto got = store_->Get(request.id);
-        if (got.ok()) return DownloadOutcome{DownloadOutcome::Kind::kStored, FetchError::kOk, Status::OK(), *got};
+        if (got.ok()) return Outcome(DownloadOutcome::Kind::kStored, Status::OK(), *got);
         continue;  // evicted in between: ask again
       }
       case Admission::kBusyElsewhere: {
         Status waited = store_->WaitWhileBusy(request.id, ctx.deadline);
-        if (!waited.ok()) return DownloadOutcome{DownloadOutcome::Kind::kGaveUp, FetchError::kOk, waited, nullptr};
+        if (!waited.ok()) return Outcome(DownloadOutcome::Kind::kGaveUp, waited);
         auto got = store_->Get(request.id);
-        if (got.ok()) return DownloadOutcome{DownloadOutcome::Kind::kStored, FetchError::kOk, Status::OK(), *got};
+        if (got.ok()) return Outcome(DownloadOutcome::Kind::kStored, Status::OK(), *got);
         continue;  // the other writer failed: ask again
       }
       case Admission::kTooLarge:
       case Admission::kNoRoomNow:
-        return FetchIntoMemory(request, url, ctx, pace);
+        return FetchIntoMemory(request, servers, ctx, plan);
     }
   }
-  return FetchIntoMemory(request, url, ctx, pace);
+  return FetchIntoMemory(request, servers, ctx, plan);
 }
 
 bool MirrorSource::HasVerified(const SliceRequest& request) {
@@ -311,44 +369,50 @@ Result<std::shared_ptr<const VerifiedSlice>> MirrorSource::Open(const SliceReque
   std::stable_partition(candidates.begin(), candidates.end(),
                         [this](const Candidate& c) { return !InBackoff(c.url); });
 
+  for (Candidate& c : candidates) c.backoff = InBackoff(c.url);
+
+  // The first attempt uses every server as the plan sees fit. A slice that
+  // does not verify is fetched again one server at a time (no pieces, no
+  // races), so that a server sending bad bytes shows itself and is left
+  // out; a server that refused a Range request gets whole slices only.
+  PiecePlanOptions plan = options_.plan;
   std::string failures;
-  int failed = 0;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    const Candidate& c = candidates[i];
+  for (int attempt = 0; attempt < kAttempts && !candidates.empty(); ++attempt) {
     if (ctx.cancelled()) return Status::Cancelled("read interrupted");
     if (ctx.expired()) return Status::TimedOut("gave up on slice " + SliceName(request.id) + " after: " + failures);
-    DownloadOutcome out = FetchFrom(request, c.url, ctx, PaceAgainst(candidates, i, request.id.size));
-    stats_.bytes_downloaded += out.bytes;
+    const std::vector<SliceFetchServer> servers = FetchServers(candidates);
+    DownloadOutcome out = FetchFrom(request, servers, ctx, plan);
     switch (out.kind) {
       case DownloadOutcome::Kind::kStored:
-        transfers_.Finished(c.url, true, "");
-        NoteServer(c.url, FetchError::kOk);
         ++stats_.downloads_ok;
         return out.slice;
       case DownloadOutcome::Kind::kGaveUp:
       case DownloadOutcome::Kind::kSinkFailed:
         return out.status;  // no other server changes that
-      case DownloadOutcome::Kind::kOvertaken:
-        // Not the server's fault: no back-off; the next candidate is the
-        // one expected to be faster.
-        transfers_.Finished(c.url, false, out.status.message());
-        ++stats_.overtaken;
-        spdlog::info("mirror: {}", out.status.message());
-        if (failed++ < 3) failures += (failures.empty() ? "" : "; ") + out.status.message();
-        break;
-      case DownloadOutcome::Kind::kBadChecksum:
+      case DownloadOutcome::Kind::kBadChecksum: {
         ++stats_.bad_checksum;
-        [[fallthrough]];
-      case DownloadOutcome::Kind::kServerFailed:
-        transfers_.Finished(c.url, false, out.status.message());
-        NoteServer(c.url, out.server);
-        ++stats_.downloads_failed;
         spdlog::info("mirror: {}", out.status.message());
-        if (failed++ < 3) failures += (failures.empty() ? "" : "; ") + out.status.message();
+        failures += (failures.empty() ? "" : "; ") + out.status.message();
+        if (out.contributors.size() == 1) {
+          const std::string bad = servers[out.contributors.front()].url;
+          NoteServer(bad, FetchError::kBadChecksum);
+          ++stats_.downloads_failed;
+          std::erase_if(candidates, [&bad](const Candidate& c) { return c.url == bad; });
+        }
+        plan.piece_size = 0;
+        plan.hedge = false;
+        plan.max_lanes = 1;
+        continue;
+      }
+      case DownloadOutcome::Kind::kServerFailed:
+        failures += (failures.empty() ? "" : "; ") + out.status.message();
+        // Servers that refused a range are now known to: they get the
+        // whole slice on the next attempt.
+        if (out.range_refused) continue;
+        attempt = kAttempts;
         break;
     }
   }
-  if (failed > 3) failures += "; and " + std::to_string(failed - 3) + " more";
   return Status::Unavailable("every server failed for slice " + SliceName(request.id) + ": " + failures);
 }
 

@@ -17,11 +17,15 @@
 // reader is still served. Each download is verified as a whole before a
 // byte is served.
 //
-// A download that goes much slower than a measured alternative would
-// (what is left takes more than 1.5 times its whole time plus a second) is
-// abandoned for it (kOvertaken): a slow or stalling mirror does not hold a
-// waiting reader for long. The bytes it got are dropped (the slice is
-// verified whole).
+// The download itself is a SliceFetch (fetch/sources/slice_fetch.h): a
+// large slice comes in Range pieces from every server of the first tier
+// that is worth it, a lane that fails is resumed elsewhere where it
+// stopped, and a lane much slower than an idle server would be is raced by
+// it (hedging): a slow or stalling mirror does not hold a waiting reader
+// for long. Tiers: --mirror servers, then the .jigdo's by weight, servers
+// in back-off last. A slice whose bytes do not verify is fetched again
+// from one server at a time, so the server that sent bad bytes is found
+// and left out.
 //
 // Server health follows one rule (fetch/fetch_error.h,
 // ShouldRetryServerLater): a server whose failure was transient is backed
@@ -45,7 +49,7 @@
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/memory_slice.h"
 #include "fetch/sources/server_scores.h"
-#include "fetch/sources/slice_download.h"
+#include "fetch/sources/slice_fetch.h"
 #include "fetch/sources/slice_source.h"
 #include "fetch/sources/transfer_log.h"
 
@@ -64,6 +68,8 @@ struct MirrorSourceOptions {
   // Servers from --mirror-list LABEL=...: candidates like the .jigdo's own
   // (weight 0), of which the best kMaxListedTried are tried per slice.
   std::vector<std::pair<std::string, std::string>> listed;
+  // How slices are split across servers and raced (piece size 0: never).
+  PiecePlanOptions plan;
 };
 
 // Servers from mirror lists tried for one slice, at most (a list of
@@ -79,10 +85,14 @@ struct MirrorSourceStats {
   std::atomic<uint64_t> bytes_downloaded{0};
   std::atomic<uint64_t> offline_misses{0};
   std::atomic<uint64_t> kept_in_memory{0};    // downloads the cache could not keep
-  std::atomic<uint64_t> overtaken{0};         // abandoned for a server expected to be faster
+  std::atomic<uint64_t> overtaken{0};         // lanes cancelled: another server finished their bytes first
+  std::atomic<uint64_t> pieced{0};            // slices fetched in Range pieces
+  std::atomic<uint64_t> pieces{0};            // ... in so many pieces
+  std::atomic<uint64_t> hedges{0};            // lanes started to race a slow one
+  std::atomic<uint64_t> range_refused{0};     // Range requests answered with other bytes
 };
 
-class MirrorSource final : public SliceSource {
+class MirrorSource final : public SliceSource, private LaneObserver {
  public:
   // `downloader` may be null (offline); `store` must not be. Both outlive this.
   MirrorSource(Downloader* downloader, ChunkStore* store, MirrorSourceOptions options);
@@ -110,21 +120,26 @@ class MirrorSource final : public SliceSource {
     std::string url;
     double weight = 0;  // jigdo's --try-first/--try-last; --mirror servers above all
     bool listed = false;  // from a mirror list
+    bool backoff = false;  // its server is backed off now
   };
   std::vector<Candidate> Candidates(const SliceRequest& request) const;
   // Reorders each run of equal weight by the servers' expected time.
   void OrderByScores(std::vector<Candidate>* candidates, uint64_t size);
-  // One candidate: admission, then the download into the cache or memory.
-  DownloadOutcome FetchFrom(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
-                            const DownloadPace& pace);
-  // DownloadSlice into `sink`, listed in transfers_ while it runs.
-  DownloadOutcome Download(const SliceRequest& request, const std::string& url, SliceSink& sink,
-                           const FetchContext& ctx, const DownloadPace& pace);
-  DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::string& url, const FetchContext& ctx,
-                                  const DownloadPace& pace);
-  // When to abandon candidates[current] for a later candidate that the
-  // scores say would finish the whole slice much sooner (null: never).
-  DownloadPace PaceAgainst(const std::vector<Candidate>& candidates, size_t current, uint64_t size);
+  // The servers of one attempt, with their tiers.
+  std::vector<SliceFetchServer> FetchServers(const std::vector<Candidate>& candidates) const;
+  // One attempt: admission, then the fetch into the cache or memory.
+  DownloadOutcome FetchFrom(const SliceRequest& request, const std::vector<SliceFetchServer>& servers,
+                            const FetchContext& ctx, const PiecePlanOptions& plan);
+  // FetchSlice into `sink`.
+  DownloadOutcome Download(const SliceRequest& request, const std::vector<SliceFetchServer>& servers,
+                           SliceSink& sink, const FetchContext& ctx, const PiecePlanOptions& plan);
+  DownloadOutcome FetchIntoMemory(const SliceRequest& request, const std::vector<SliceFetchServer>& servers,
+                                  const FetchContext& ctx, const PiecePlanOptions& plan);
+  // LaneObserver: each lane is listed in transfers_ and scored.
+  std::unique_ptr<LaneObserver::Lane> Began(const std::string& url, uint64_t bytes) override;
+  void Ended(std::unique_ptr<LaneObserver::Lane> lane, const std::string& url, LaneObserver::End end,
+             FetchError error, const std::string& message) override;
+  PiecePlan::Estimator Estimates(const std::vector<std::string>& urls) override;
   void NoteServer(const std::string& url, FetchError error);
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);

@@ -126,6 +126,11 @@ std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers,
   return order;
 }
 
+void ServerScores::RefusesRanges(const std::string& server) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scores_[server].refuses_ranges = true;
+}
+
 ServerScore ServerScores::Get(const std::string& server) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = scores_.find(server);
@@ -149,6 +154,7 @@ void ServerScores::Load() {
       s.per_connection_bps = v.value("per_connection_bps", 0.0);
       s.aggregate_bps = v.value("aggregate_bps", 0.0);
       s.samples = v.value("samples", uint64_t{0});
+      s.refuses_ranges = v.value("refuses_ranges", false);
       const bool sane = std::isfinite(s.ttfb_s) && std::isfinite(s.per_connection_bps) &&
                         std::isfinite(s.aggregate_bps) && s.ttfb_s >= 0 && s.per_connection_bps >= 0 &&
                         s.aggregate_bps >= 0;
@@ -169,7 +175,7 @@ Status ServerScores::Save() const {
     // The most measured servers, if there are very many.
     std::vector<std::pair<uint64_t, std::string>> by_samples;
     for (const auto& [server, s] : scores_) {
-      if (s.samples > 0) by_samples.emplace_back(s.samples, server);
+      if (s.samples > 0 || s.refuses_ranges) by_samples.emplace_back(s.samples, server);
     }
     std::sort(by_samples.rbegin(), by_samples.rend());
     if (by_samples.size() > kMaxServersKept) by_samples.resize(kMaxServersKept);
@@ -178,7 +184,8 @@ Status ServerScores::Save() const {
       servers[server] = {{"ttfb_s", s.ttfb_s},
                          {"per_connection_bps", s.per_connection_bps},
                          {"aggregate_bps", s.aggregate_bps},
-                         {"samples", s.samples}};
+                         {"samples", s.samples},
+                         {"refuses_ranges", s.refuses_ranges}};
     }
   }
   const std::string text = nlohmann::json{{"version", 1}, {"servers", std::move(servers)}}.dump(1) + "\n";

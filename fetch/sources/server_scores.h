@@ -41,6 +41,7 @@ struct ServerScore {
   double aggregate_bps = 0;      // moving average
   uint64_t samples = 0;          // downloads measured (0: a guess)
   int in_flight = 0;             // downloads running now (this mount)
+  bool refuses_ranges = false;   // answered a Range request with other bytes
 };
 
 class ServerScores {
@@ -72,6 +73,9 @@ class ServerScores {
   // expected seconds, except that an unmeasured server is put after the
   // measured ones unless this decision may probe (see above). Stable.
   std::vector<size_t> Order(const std::vector<std::string>& servers, uint64_t size, const Backlog& backlog = {});
+  // `server` answered a Range request with other bytes: it gets whole
+  // slices only (kept with the scores).
+  void RefusesRanges(const std::string& server);
   ServerScore Get(const std::string& server) const;
   std::map<std::string, ServerScore> All() const;
   Status Save() const;

@@ -3,7 +3,7 @@
 // receive rate over the last seconds, per server its bytes, rate,
 // successes, failures and last error.
 //
-// Bytes count as they arrive (CountingSink), not when a slice completes,
+// Bytes count as they arrive (Transfer::Add), not when a slice completes,
 // so a slow download shows progress.
 //
 // Thread-safe. mu_ is a leaf lock.
@@ -19,7 +19,6 @@
 #include <string>
 #include <vector>
 
-#include "fetch/sources/slice_sink.h"
 
 namespace jigdoofus {
 
@@ -132,22 +131,6 @@ class TransferLog::Transfer {
   std::atomic<bool> got_byte_{false};
   std::atomic<int64_t> first_byte_ns_{0};
   std::atomic<uint64_t> bytes_{0};
-};
-
-// A SliceSink that tells a Transfer about every byte before passing it on.
-class CountingSink final : public SliceSink {
- public:
-  CountingSink(SliceSink* inner, std::shared_ptr<TransferLog::Transfer> transfer)
-      : inner_(inner), transfer_(std::move(transfer)) {}
-  Status Append(std::span<const uint8_t> bytes) override {
-    transfer_->Add(bytes.size());
-    return inner_->Append(bytes);
-  }
-  Result<std::shared_ptr<const VerifiedSlice>> Finish() override { return inner_->Finish(); }
-
- private:
-  SliceSink* inner_;
-  std::shared_ptr<TransferLog::Transfer> transfer_;
 };
 
 }  // namespace jigdoofus

@@ -3,7 +3,11 @@
 #include "fetch/transport/server_url.h"
 
 #include <algorithm>
+#include <strings.h>
+
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 namespace jigdoofus {
@@ -18,10 +22,29 @@ struct Downloader::Transfer {
   bool too_long = false;    // the write callback refused more bytes
   bool consumer_abort = false;
   bool paused = false;      // on_data said kPause; waiting for Resume()
+  // Range requests: the last response's Content-Range (reset at each
+  // status line, so a redirect's headers do not count), and whether the
+  // answer was checked / refused.
+  std::string content_range;
+  std::string range_spec;   // "a-b" for CURLOPT_RANGE (curl keeps the pointer)
+  bool range_checked = false;
+  bool range_refused = false;
   char errbuf[CURL_ERROR_SIZE] = {};
 };
 
 namespace {
+
+// "bytes a-b/total" (total may be "*") -> whether it is exactly `r`.
+bool ContentRangeIs(const std::string& value, const DownloadRequest::ByteRange& r) {
+  unsigned long long a = 0, b = 0, total = 0;
+  char star = 0;
+  if (std::sscanf(value.c_str(), " bytes %llu-%llu/%llu", &a, &b, &total) == 3) {
+    if (r.total != 0 && total != r.total) return false;
+  } else if (std::sscanf(value.c_str(), " bytes %llu-%llu/%c", &a, &b, &star) != 3 || star != '*') {
+    return false;
+  }
+  return a == r.begin && b + 1 == r.end;
+}
 
 constexpr uint64_t kUnknownSize = std::numeric_limits<uint64_t>::max();
 
@@ -319,6 +342,12 @@ bool Downloader::StartOne(std::unique_ptr<Transfer>& t) {
   if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
   set(CURLOPT_PIPEWAIT, 1L);
   set(CURLOPT_TCP_KEEPALIVE, 1L);
+  if (t->req.range) {
+    t->range_spec = std::to_string(t->req.range->begin) + "-" + std::to_string(t->req.range->end - 1);
+    set(CURLOPT_RANGE, t->range_spec.c_str());
+    set(CURLOPT_HEADERFUNCTION, &Downloader::HeaderCallback);
+    set(CURLOPT_HEADERDATA, static_cast<void*>(t.get()));
+  }
   if (t->limit < static_cast<uint64_t>(std::numeric_limits<curl_off_t>::max())) {
     set(CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(t->limit));
   }
@@ -349,9 +378,41 @@ bool Downloader::StartOne(std::unique_ptr<Transfer>& t) {
   return true;
 }
 
+bool Downloader::RangeRefused(const Transfer& t, long status) {
+  // FTP ranges are curl's own REST; only HTTP can answer with something else.
+  const std::string scheme = UriScheme(t.req.url);
+  if (scheme != "http" && scheme != "https") return false;
+  return status != 206 || !ContentRangeIs(t.content_range, *t.req.range);
+}
+
+size_t Downloader::HeaderCallback(char* data, size_t size, size_t nmemb, void* userp) {
+  auto* t = static_cast<Transfer*>(userp);
+  const size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {
+    t->content_range.clear();  // a new response (after a redirect or a 100)
+  } else if (line.size() > 14 && strncasecmp(line.data(), "content-range:", 14) == 0) {
+    line.remove_prefix(14);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+    t->content_range.assign(line);
+  }
+  return n;
+}
+
 size_t Downloader::WriteCallback(char* data, size_t size, size_t nmemb, void* userp) {
   auto* t = static_cast<Transfer*>(userp);
   size_t n = size * nmemb;
+  if (t->req.range && !t->range_checked) {
+    // The first body bytes: are they the range asked for? (FTP ranges are
+    // curl's own REST; only HTTP can answer with something else.)
+    t->range_checked = true;
+    long status = 0;
+    curl_easy_getinfo(t->easy.get(), CURLINFO_RESPONSE_CODE, &status);
+    if (RangeRefused(*t, status)) {
+      t->range_refused = true;
+      return 0;  // CURLE_WRITE_ERROR, classified as kNoRange
+    }
+  }
   if (n > t->limit - t->bytes) {
     t->too_long = true;
     return 0;  // CURLE_WRITE_ERROR, classified as kTooLong
@@ -386,11 +447,18 @@ void Downloader::ReapFinished() {
 
     DownloadResult r{FetchError::kOk, status, "", t->bytes};
     const std::string& url = t->req.url;
+    // A whole file announced longer than the range ends before any body
+    // byte (the size limit): that too is a refused range.
+    if (t->req.range && !t->range_checked && rc != CURLE_HTTP_RETURNED_ERROR) t->range_refused = RangeRefused(*t, status);
     if (rc == CURLE_OK) {
       if (t->req.expected_size != kUnknownSize && t->bytes != t->req.expected_size) {
         r.error = FetchError::kTruncated;
         r.message = url + ": got " + std::to_string(t->bytes) + " of " + std::to_string(t->req.expected_size) + " bytes";
       }
+    } else if (t->range_refused) {
+      r.error = FetchError::kNoRange;
+      r.message = url + ": asked for bytes " + t->range_spec + ", got " +
+                  (status == 206 ? "\"Content-Range:" + t->content_range + "\"" : "HTTP " + std::to_string(status));
     } else if (t->consumer_abort) {
       r.error = FetchError::kCancelled;
       r.message = url + ": aborted by the consumer";

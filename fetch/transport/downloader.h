@@ -32,6 +32,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -81,6 +82,15 @@ struct DownloadRequest {
   // A reader waits on it: queued ahead of the transfers that are not
   // (after the urgent ones already queued).
   bool urgent = false;
+  // Only bytes [begin, end) of the file, of `total` bytes in all (0: not
+  // checked), by an HTTP Range request (FTP: REST). end > begin; set
+  // expected_size to end - begin. An HTTP answer that is not 206 with
+  // exactly that Content-Range fails with kNoRange before any byte
+  // reaches on_data (the server ignores ranges, or sent other bytes).
+  struct ByteRange {
+    uint64_t begin = 0, end = 0, total = 0;
+  };
+  std::optional<ByteRange> range;
 };
 
 struct DownloaderOptions {
@@ -151,6 +161,9 @@ class Downloader {
   void AbortAll();
   CurlEasy TakeEasy();
   static size_t WriteCallback(char* data, size_t size, size_t nmemb, void* userp);
+  static size_t HeaderCallback(char* data, size_t size, size_t nmemb, void* userp);
+  // The answer to a Range request is not the range asked for.
+  static bool RangeRefused(const Transfer& t, long status);
 
   const DownloaderOptions options_;
   CurlMulti multi_;  // used only by the I/O thread (except curl_multi_wakeup)

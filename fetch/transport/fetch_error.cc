@@ -18,6 +18,7 @@ const char* ToString(FetchError e) {
     case FetchError::kTooLong: return "too-long";
     case FetchError::kTruncated: return "truncated";
     case FetchError::kBadChecksum: return "bad-checksum";
+    case FetchError::kNoRange: return "no-range";
     case FetchError::kBadUrl: return "bad-url";
     case FetchError::kCancelled: return "cancelled";
     case FetchError::kInternal: return "internal";
@@ -41,6 +42,7 @@ bool ShouldRetryServerLater(FetchError e) {
     case FetchError::kTooManyRedirects:
     case FetchError::kTooLong:
     case FetchError::kBadChecksum:
+    case FetchError::kNoRange:
     case FetchError::kBadUrl:
     case FetchError::kCancelled:
       return false;

@@ -28,6 +28,8 @@ enum class FetchError {
   kTooLong,           // body longer than expected_size / max_size
   kTruncated,         // body shorter than announced or expected
   kBadChecksum,       // set by the caller: bytes arrived but do not verify
+  kNoRange,           // a Range request answered with other bytes (200, or
+                      // another Content-Range): the server cannot do pieces
   kBadUrl,            // malformed URL or unsupported scheme
   kCancelled,         // Cancel(), consumer returned false, or shutdown
   kInternal,          // out of memory, curl misuse: a bug or a sick process

@@ -33,13 +33,17 @@ Faults: PATTERN is an fnmatch glob on the decoded request path ("/a.iso",
   redirect:/OTHER/PATH   302 to another path (or to a full URL:
                          redirect:http://HOST:PORT/PATH)
   flaky-N                503 for the first N requests of the path, then normal
+  norange                ignore Range headers: 200 with the whole file
+  badrange               answer a Range request with the bytes one further
+                         on, and a Content-Range that says so
 Rules come from --fault (repeatable), --faults-json FILE (an object
 {"PATTERN": "MODE", ...}), or at run time:
   GET /__fault?pattern=P&mode=M   add a rule (first in order); mode=none removes P
   GET /__fault?clear=1            remove every rule
 
 Control endpoints (not counted):
-  GET /__stats   JSON: {"requests": {path: count}, "total": n,
+  GET /__stats   JSON: {"requests": {path: count}, "raw": {path as sent: count},
+                 "ranged": {path: requests with a Range header}, "total": n,
                  "max_concurrent": n (requests in progress at once),
                  "connections": n (opened), "max_connections": n (open at once)}
   GET or POST /__reset   zero the counters (rules stay)
@@ -75,13 +79,18 @@ class State:
         """Zeroes the counters; the maxima restart from what is open now."""
         with self.lock:
             self.requests = {}
+            self.raw = {}
+            self.ranged = {}
             self.total = 0
             self.max_concurrent = self.concurrent
             self.connections = 0
             self.max_connections = self.open_connections
 
-    def begin_request(self, path):
+    def begin_request(self, path, raw="", ranged=False):
         with self.lock:
+            self.raw[raw] = self.raw.get(raw, 0) + 1
+            if ranged:
+                self.ranged[path] = self.ranged.get(path, 0) + 1
             self.requests[path] = self.requests.get(path, 0) + 1
             self.total += 1
             self.concurrent += 1
@@ -108,7 +117,8 @@ class State:
 
     def stats(self):
         with self.lock:
-            return {"requests": dict(self.requests), "total": self.total,
+            return {"requests": dict(self.requests), "raw": dict(self.raw), "ranged": dict(self.ranged),
+                    "total": self.total,
                     "max_concurrent": self.max_concurrent,
                     "connections": self.connections,
                     "max_connections": self.max_connections}
@@ -202,7 +212,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         path = urllib.parse.unquote(url.path)
         st = self.server.state
-        nth = st.begin_request(path)
+        nth = st.begin_request(path, url.path, "Range" in self.headers)
         try:
             self.serve(path, nth, st.fault_for(path))
         finally:
@@ -235,12 +245,16 @@ class Handler(BaseHTTPRequestHandler):
 
         status, headers = 200, []
         rng = self.headers.get("Range")
+        if name == "norange":
+            rng = None
         if rng:
             parsed = parse_range(rng, len(data))
             if parsed is None:
                 self.send_small(416, "bad range", [("Content-Range", "bytes */%d" % len(data))])
                 return
             a, b = parsed
+            if name == "badrange" and b + 1 < len(data):
+                a, b = a + 1, b + 1
             status = 206
             headers.append(("Content-Range", "bytes %d-%d/%d" % (a, b, len(data))))
             data = data[a:b + 1]

@@ -112,6 +112,40 @@ class DownloaderTest : public ::testing::Test {
   std::string big_, small_;
 };
 
+TEST_F(DownloaderTest, RangeRequestsGetExactlyTheirBytes) {
+  StartServer({"/norange/*=norange", "/badrange/*=badrange"});
+  WriteFile(server_.root() / "norange" / "big.bin", big_);
+  WriteFile(server_.root() / "badrange" / "big.bin", big_);
+  auto d = MakeDownloader();
+  auto ranged = [&](const std::string& path, uint64_t begin, uint64_t end, uint64_t total) {
+    auto o = std::make_shared<Outcome>();
+    DownloadRequest req;
+    req.url = server_.Url(path);
+    req.expected_size = end - begin;
+    req.range = DownloadRequest::ByteRange{begin, end, total};
+    d->Submit(o->Wire(std::move(req), o));
+    EXPECT_TRUE(o->Wait());
+    return o;
+  };
+  // The middle, the first byte, the last byte.
+  for (auto [b, e] : std::vector<std::pair<uint64_t, uint64_t>>{{1000, 2000000}, {0, 1}, {big_.size() - 1, big_.size()}}) {
+    auto o = ranged("/big.bin", b, e, big_.size());
+    EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
+    EXPECT_EQ(o->result.http_status, 206);
+    EXPECT_TRUE(o->body == big_.substr(b, e - b)) << b << "-" << e;
+  }
+  // A server that ignores Range, or answers with other bytes, or a file of
+  // another size: kNoRange, and not one of its bytes reaches on_data.
+  for (const auto& [path, total] : std::vector<std::pair<std::string, uint64_t>>{
+           {"/norange/big.bin", big_.size()}, {"/badrange/big.bin", big_.size()}, {"/big.bin", big_.size() + 1}}) {
+    auto o = ranged(path, 1000, 2000, total);
+    EXPECT_EQ(o->result.error, FetchError::kNoRange) << path << ": " << o->result.message;
+    EXPECT_TRUE(o->body.empty()) << path;
+    EXPECT_NE(o->result.message.find("asked for bytes 1000-1999"), std::string::npos) << o->result.message;
+  }
+  EXPECT_FALSE(ShouldRetryServerLater(FetchError::kNoRange));
+}
+
 TEST_F(DownloaderTest, FetchesBodyByteExact) {
   StartServer();
   auto d = MakeDownloader();

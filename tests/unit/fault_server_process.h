@@ -123,6 +123,16 @@ class FaultServer {
     auto j = Stats();
     return j["requests"].contains(path) ? j["requests"][path].get<int>() : 0;
   }
+  // Requests with a Range header for `path` (decoded), and requests for
+  // `raw` exactly as it was sent (percent-encoding and all).
+  int RangedRequests(const std::string& path) {
+    auto j = Stats();
+    return j["ranged"].contains(path) ? j["ranged"][path].get<int>() : 0;
+  }
+  int RawRequests(const std::string& raw) {
+    auto j = Stats();
+    return j["raw"].contains(raw) ? j["raw"][raw].get<int>() : 0;
+  }
   void AddFault(const std::string& pattern, const std::string& mode) {
     auto r = FetchToString(*control_, Url("/__fault?pattern=" + pattern + "&mode=" + mode), 1 << 20);
     ASSERT_TRUE(r.ok()) << r.status().ToString();

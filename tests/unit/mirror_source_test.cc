@@ -8,6 +8,7 @@
 
 #include "cache/lmdb_env.h"
 #include "core/digest.h"
+#include "fetch/transport/server_url.h"
 #include "tests/unit/fault_server_process.h"
 
 namespace jigdoofus {
@@ -266,6 +267,122 @@ TEST_F(MirrorSourceTest, DeadlineBoundsTheWait) {
   auto s = Source().Open(Request(jigdo, pkg_), ctx);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), Status::Code::kTimedOut) << s.status().ToString();
+}
+
+// Large slices: Range pieces from several servers, races, servers that
+// cannot do ranges or send bad bytes. The file's name holds a '+', which
+// every piece must send as %2B.
+class MirrorPiecesTest : public MirrorSourceTest {
+ protected:
+  void SetUp() override {
+    MirrorSourceTest::SetUp();
+    big_ = RandomBytes(6 << 20, 11);
+    for (FaultServer* s : {&good_, &bad_, &third_}) WriteFile(s->root() / "debian/pool/main/b/big+1.deb", big_);
+    third_.Start();
+  }
+  JigdoFile BigJigdo(const std::vector<FaultServer*>& servers) {
+    std::string text = "[Jigdo]\nVersion=2.0\n[Parts]\n" + IdOf(big_).digest.ToBase64() +
+                       "=Debian:pool/main/b/big+1.deb\n[Servers]\n";
+    for (FaultServer* s : servers) text += "Debian=" + s->Url("/debian/") + "\n";
+    auto f = ParseJigdo(text, "/tmp/test.jigdo", nullptr);
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return std::move(f).value();
+  }
+  MirrorSourceOptions Pieces(uint64_t piece = 1 << 20) {
+    MirrorSourceOptions o;
+    o.plan.piece_size = piece;
+    return o;
+  }
+  static constexpr const char* kPath = "/debian/pool/main/b/big+1.deb";
+  static constexpr const char* kRaw = "/debian/pool/main/b/big%2B1.deb";
+  FaultServer third_;
+  std::string big_;
+};
+
+TEST_F(MirrorPiecesTest, ALargeSliceComesInRangePiecesFromEveryServer) {
+  JigdoFile jigdo = BigJigdo({&good_, &bad_, &third_});
+  MirrorSource src = Source(Pieces());
+  auto s = src.Open(Request(jigdo, big_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), big_);
+  EXPECT_TRUE(*store_->Contains(IdOf(big_)));
+  EXPECT_EQ(src.stats().pieced.load(), 1u);
+  EXPECT_EQ(src.stats().pieces.load(), 6u);
+  int ranged = 0;
+  for (FaultServer* server : {&good_, &bad_, &third_}) {
+    EXPECT_GE(server->RangedRequests(kPath), 1) << server->Url("/");
+    EXPECT_EQ(server->RawRequests(kRaw), server->Requests(kPath)) << "'+' not sent as %2B";
+    ranged += server->RangedRequests(kPath);
+  }
+  EXPECT_GE(ranged, 6);
+}
+
+TEST_F(MirrorPiecesTest, AStalledServerIsRacedAndTheReaderDoesNotWaitForIt) {
+  good_.AddFault("/debian/*", "stall");
+  // The stall would end a transfer after 60 s; the race ends it at once.
+  DownloaderOptions slow_to_give_up;
+  slow_to_give_up.low_speed_time = seconds(60);
+  auto dl = Downloader::Create(slow_to_give_up);
+  ASSERT_TRUE(dl.ok());
+  JigdoFile jigdo = Jigdo("Debian=" + good_.Url("/debian/") + "\nDebian=" + bad_.Url("/debian/") + "\n");
+  MirrorSource src(dl->get(), store_.get(), {});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto s = src.Open(Request(jigdo, pkg_), {});
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), pkg_);
+  EXPECT_EQ(good_.Requests("/debian/pool/main/p/pkg.deb"), 1);  // listed first: it got the slice
+  EXPECT_EQ(bad_.RangedRequests("/debian/pool/main/p/pkg.deb"), 1);  // the race, by Range
+  EXPECT_EQ(src.stats().hedges.load(), 1u);
+  EXPECT_EQ(src.stats().overtaken.load(), 1u);  // the stalled lane, cancelled
+  EXPECT_LT(took, 30.0);  // not the transfer's own timeout
+}
+
+TEST_F(MirrorPiecesTest, AServerThatIgnoresRangesIsLeftWholeSlices) {
+  bad_.AddFault("/debian/*", "norange");
+  JigdoFile jigdo = BigJigdo({&good_, &bad_});
+  MirrorSource src = Source(Pieces());
+  auto s = src.Open(Request(jigdo, big_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), big_);
+  EXPECT_EQ(src.stats().range_refused.load(), 1u);
+  EXPECT_TRUE(src.scores().Get(ServerKey(bad_.Url("/"))).refuses_ranges);
+  // The next large slice is not cut for one server that can do ranges.
+  std::string other = RandomBytes(6 << 20, 12);
+  WriteFile(good_.root() / "debian/pool/main/b/big+1.deb", other);
+  WriteFile(bad_.root() / "debian/pool/main/b/big+1.deb", other);
+  const std::string saved = big_;
+  big_ = other;
+  JigdoFile jigdo2 = BigJigdo({&bad_, &good_});
+  auto s2 = src.Open(Request(jigdo2, other), {});
+  ASSERT_TRUE(s2.ok()) << s2.status().ToString();
+  EXPECT_EQ(ReadAll(**s2), other);
+  EXPECT_EQ(src.stats().pieced.load(), 1u);  // the first slice only
+  big_ = saved;
+}
+
+TEST_F(MirrorPiecesTest, BadBytesInOnePieceAreFoundAndThatServerLeftOut) {
+  bad_.AddFault("/debian/*", "corrupt");
+  JigdoFile jigdo = BigJigdo({&good_, &bad_, &third_});
+  MirrorSource src = Source(Pieces());
+  auto s = src.Open(Request(jigdo, big_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), big_);
+  EXPECT_GE(src.stats().bad_checksum.load(), 1u);
+  // Fetched again one server at a time: a pass that went to the corrupt
+  // server failed alone, so it was named.
+  EXPECT_TRUE(*store_->Contains(IdOf(big_)));
+}
+
+TEST_F(MirrorPiecesTest, AServerThatAnswersAnotherRangeIsNotBelieved) {
+  bad_.AddFault("/debian/*", "badrange");
+  JigdoFile jigdo = BigJigdo({&bad_, &good_});
+  MirrorSource src = Source(Pieces());
+  auto s = src.Open(Request(jigdo, big_), {});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(ReadAll(**s), big_);
+  EXPECT_EQ(src.stats().range_refused.load(), 1u);
+  EXPECT_EQ(src.stats().bad_checksum.load(), 0u);  // refused before a byte was taken
 }
 
 }  // namespace

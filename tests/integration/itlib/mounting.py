@@ -93,8 +93,17 @@ class Mount:
         return json.loads((self.mountpoint / STATUS_FILE).read_text())
 
     def unmount(self):
+        """Unmounts, then waits (up to 10 s) for the daemon to end: it
+        still writes to its cache dir while it shuts down."""
         if not is_mounted(self.mountpoint):
             return
+        pids = daemon_pids(self.mountpoint)
+        self._unmount()
+        deadline = time.time() + 10
+        while time.time() < deadline and any(os.path.exists(f"/proc/{p}") and not _zombie(p) for p in pids):
+            time.sleep(0.02)
+
+    def _unmount(self):
         p = subprocess.run(["fusermount3", "-u", str(self.mountpoint)],
                            capture_output=True, text=True)
         deadline = time.time() + 10
@@ -127,6 +136,13 @@ def mount_jigdoofus(sources, mountpoint, *, cache_dir, extra=(), workdir, env=No
             f"jigdoofus did not mount (exit {rc}, mounted={is_mounted(mountpoint)}):\n"
             f"  {' '.join(cmd)}\n  stderr: {err.strip()[-2000:]}")
     return m
+
+
+def _zombie(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
 
 
 def daemon_pids(mountpoint):

@@ -1,0 +1,212 @@
+#include "fetch/sources/piece_plan.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace jigdoofus {
+
+namespace {
+
+constexpr double kNever = std::numeric_limits<double>::infinity();
+// Lanes racing on one piece, at most.
+constexpr size_t kMaxLanesPerPiece = 3;
+
+}  // namespace
+
+PiecePlan::PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanOptions options)
+    : size_(size), options_(options) {
+  for (const PieceServer& s : servers) {
+    Server server;
+    server.info = s;
+    server.refuses_ranges = s.refuses_ranges;
+    servers_.push_back(server);
+  }
+  // Pieces only pay when two servers of the first tier can serve them.
+  size_t rangers = 0;
+  const int tier = BestTier();
+  for (const Server& s : servers_) rangers += s.info.tier == tier && !s.refuses_ranges ? 1 : 0;
+  uint64_t count = 1;
+  if (rangers >= 2 && options_.piece_size > 0 && size_ > 2 * options_.piece_size) {
+    count = (size_ + options_.piece_size - 1) / options_.piece_size;
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    Piece p;
+    p.begin = size_ * i / count;
+    p.end = size_ * (i + 1) / count;
+    p.filled = p.held_from = p.begin;
+    pieces_.push_back(std::move(p));
+  }
+}
+
+int PiecePlan::BestTier() const {
+  int best = std::numeric_limits<int>::max();
+  for (const Server& s : servers_) {
+    if (!s.dead) best = std::min(best, s.info.tier);
+  }
+  return best;
+}
+
+bool PiecePlan::Eligible(size_t server) const {
+  const Server& s = servers_[server];
+  return !s.dead && !s.busy && s.info.tier == BestTier();
+}
+
+size_t PiecePlan::running() const {
+  size_t n = 0;
+  for (const Lane& l : lanes_) n += l.running ? 1 : 0;
+  return n;
+}
+
+double PiecePlan::LaneEta(const Lane& lane, double now, const Estimator& estimate) const {
+  const uint64_t left = pieces_[lane.piece].end - std::min(lane.pos, pieces_[lane.piece].end);
+  const double elapsed = now - lane.started;
+  if (lane.last_byte < 0) {
+    // Nothing yet: as the scores expect, unless it is late by stall_s.
+    if (elapsed > options_.stall_s + estimate(lane.server, 0)) return kNever;
+    return std::max(0.0, estimate(lane.server, left + lane.got) - elapsed);
+  }
+  if (now - lane.last_byte > options_.stall_s) return kNever;
+  const double flowing = now - lane.first_byte;
+  if (flowing < options_.observe_s) return estimate(lane.server, left);
+  // Bytes since the first delivery over the time since (the first
+  // delivery's own bytes came in before its timestamp).
+  const double rate = static_cast<double>(lane.got - lane.first_got) / flowing;
+  return static_cast<double>(left) / std::max(rate, 1.0);
+}
+
+std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const Estimator& estimate) const {
+  if (server >= servers_.size() || !Eligible(server) || running() >= options_.max_lanes) return std::nullopt;
+  const Server& me = servers_[server];
+  // A free piece: nobody on it, not complete, within the window.
+  for (size_t i = front_; i < pieces_.size(); ++i) {
+    const Piece& p = pieces_[i];
+    if (p.lanes > 0 || p.filled == p.end) continue;
+    if (i != front_ && p.begin >= taken_ + options_.window) break;
+    const bool ranged = !(pieces_.size() == 1 && p.filled == 0);
+    if (ranged && me.refuses_ranges) break;
+    const uint64_t left = p.end - p.filled;
+    // Not worth it when another live server of this tier would be much
+    // faster even after what it does now (it takes the next free piece).
+    double best = kNever;
+    for (size_t o = 0; o < servers_.size(); ++o) {
+      const Server& s = servers_[o];
+      if (s.dead || s.info.tier != me.info.tier || (ranged && s.refuses_ranges)) continue;
+      best = std::min(best, estimate(o, left));
+    }
+    if (estimate(server, left) > options_.worth_factor * best) return std::nullopt;
+    return Work{server, i, p.filled, p.end, ranged, false};
+  }
+  if (!options_.hedge || me.refuses_ranges) return std::nullopt;
+  // No free piece: race the running lane expected to take longest, if this
+  // server would be done much sooner.
+  std::optional<Work> best;
+  double best_gain = 0;
+  for (size_t i = front_; i < pieces_.size(); ++i) {
+    const Piece& p = pieces_[i];
+    if (p.lanes == 0 || p.lanes >= kMaxLanesPerPiece || p.filled == p.end) continue;
+    double eta = kNever;
+    for (const Lane& l : lanes_) {
+      if (l.running && l.piece == i) eta = std::min(eta, LaneEta(l, now, estimate));
+    }
+    const double mine = estimate(server, p.end - p.filled);
+    if (eta > options_.hedge_factor * mine && eta - mine > options_.hedge_min_gain_s) {
+      const double gain = eta - mine;
+      // The frontier first (a reader waits on it), then the largest gain.
+      if (!best || (i == front_ && best->piece != front_) || (best->piece != front_ && gain > best_gain)) {
+        best = Work{server, i, p.filled, p.end, true, true};
+        best_gain = gain;
+      }
+    }
+  }
+  return best;
+}
+
+PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
+  Lane lane;
+  lane.server = work.server;
+  lane.piece = work.piece;
+  lane.pos = work.begin;
+  lane.started = now;
+  lanes_.push_back(lane);
+  ++pieces_[work.piece].lanes;
+  servers_[work.server].busy = true;
+  if (work.hedge) ++hedges_;
+  return lanes_.size() - 1;
+}
+
+void PiecePlan::Deliver(LaneId id, std::span<const uint8_t> bytes, double now) {
+  Lane& lane = lanes_[id];
+  if (!lane.running || bytes.empty()) return;
+  Piece& p = pieces_[lane.piece];
+  const uint64_t n = std::min<uint64_t>(bytes.size(), p.end - std::min(lane.pos, p.end));
+  const bool was_complete = p.filled == p.end;
+  if (lane.pos + n > p.filled) {
+    // lane.pos <= p.filled always: the new bytes start at p.filled.
+    const uint64_t skip = p.filled - lane.pos;
+    p.held.insert(p.held.end(), bytes.begin() + static_cast<std::ptrdiff_t>(skip),
+                  bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    p.filled = lane.pos + n;
+    duplicate_ += skip;
+    servers_[lane.server].contributed = true;
+  } else {
+    duplicate_ += n;
+  }
+  lane.pos += n;
+  lane.got += n;
+  if (lane.first_byte < 0) {
+    lane.first_byte = now;
+    lane.first_got = n;
+  }
+  lane.last_byte = now;
+  if (!was_complete && p.filled == p.end) {
+    for (LaneId other = 0; other < lanes_.size(); ++other) {
+      if (other != id && lanes_[other].running && lanes_[other].piece == lane.piece) superseded_.push_back(other);
+    }
+  }
+}
+
+void PiecePlan::Ended(LaneId id, bool server_dead, bool refused_range) {
+  Lane& lane = lanes_[id];
+  if (!lane.running) return;
+  lane.running = false;
+  --pieces_[lane.piece].lanes;
+  Server& s = servers_[lane.server];
+  s.busy = false;
+  if (refused_range) s.refuses_ranges = true;
+  // A server that cannot do ranges is no help once pieces are in play.
+  if (server_dead || refused_range) s.dead = true;
+}
+
+std::vector<PiecePlan::LaneId> PiecePlan::TakeSuperseded() {
+  std::vector<LaneId> out;
+  out.swap(superseded_);
+  return out;
+}
+
+size_t PiecePlan::TakeReady(std::vector<uint8_t>* out) {
+  size_t n = 0;
+  while (front_ < pieces_.size()) {
+    Piece& p = pieces_[front_];
+    if (!p.held.empty()) {
+      out->insert(out->end(), p.held.begin(), p.held.end());
+      n += p.held.size();
+      taken_ += p.held.size();
+      p.held.clear();
+      p.held_from = p.filled;
+    }
+    if (p.filled != p.end) break;
+    std::vector<uint8_t>().swap(p.held);  // done with: give the memory back
+    ++front_;
+  }
+  return n;
+}
+
+bool PiecePlan::Stuck(double now, const Estimator& estimate) const {
+  if (Complete() || running() > 0) return false;
+  for (size_t s = 0; s < servers_.size(); ++s) {
+    if (Next(s, now, estimate)) return false;
+  }
+  return true;
+}
+
+}  // namespace jigdoofus

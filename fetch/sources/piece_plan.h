@@ -1,0 +1,167 @@
+// PiecePlan: who fetches which bytes of one slice, from which server, and
+// when a second server races a slow one. Pure state: no I/O, no threads,
+// no clock of its own (the caller passes `now`, in seconds, so the tests
+// run it on a simulated clock). SliceFetch (fetch/sources/slice_fetch.h)
+// runs it on the Downloader.
+//
+// The slice [0, size) is cut into pieces (one piece if it is small). A
+// lane is one transfer from one server, over a range of one piece:
+//  - a fresh piece is fetched whole by one lane (by HTTP Range unless the
+//    plan has a single piece and nothing of it is in yet);
+//  - a lane that fails leaves its piece at what it got (`filled`): the next
+//    lane resumes there (Range), from another server;
+//  - hedging: when no piece is free, an idle server starts a second lane on
+//    the piece whose lane is expected to end last, from its `filled`, if it
+//    would be done much sooner (hedge_factor); the two race on the same
+//    bytes, each byte is taken from whichever lane brings it first, and the
+//    piece's other lanes are cancelled when it is complete.
+// Every lane's position in its piece is at most the piece's `filled`, so a
+// piece is always one contiguous run of bytes from its start: a lane's
+// bytes below `filled` are dropped, the rest extend it.
+//
+// Bytes leave in slice order (TakeReady): the first incomplete piece's
+// bytes as they come, later pieces' bytes are held until the frontier
+// reaches them. No piece more than `window` bytes past the frontier is
+// started, so a plan holds at most window + piece_size bytes.
+//
+// Servers are indexes into the caller's candidate list, in preference
+// order, each with a tier (jigdo's weights: only the best tier still
+// alive gets work; lower tiers are the fallback) and whether it is known
+// to refuse Range requests.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace jigdoofus {
+
+struct PiecePlanOptions {
+  // Slices of more than 2 x piece_size bytes are cut into pieces of about
+  // this size (when more than one server can do ranges).
+  uint64_t piece_size = uint64_t{4} << 20;
+  // Pieces start at most this far past the first byte not yet taken.
+  uint64_t window = uint64_t{32} << 20;
+  // Lanes running at once for one slice (one per server).
+  size_t max_lanes = 6;
+  // A second lane starts on a piece when its running lane needs more than
+  // hedge_factor times what an idle server would, and at least
+  // hedge_min_gain_s longer.
+  bool hedge = true;
+  double hedge_factor = 2.0;
+  double hedge_min_gain_s = 0.5;
+  // A lane that got nothing for this long is counted as stalled.
+  double stall_s = 1.0;
+  // A lane's own pace counts once its bytes have flowed this long; before,
+  // the scores' expectation stands in.
+  double observe_s = 0.5;
+  // A server expected to take more than this many times the best server's
+  // time for a piece gets none (it would only make the tail).
+  double worth_factor = 8.0;
+};
+
+struct PieceServer {
+  int tier = 0;               // 0 first; higher tiers only when all lower ones are dead
+  bool refuses_ranges = false;
+};
+
+class PiecePlan {
+ public:
+  // Expected seconds for `bytes` more bytes from `server`, given what it
+  // does now (ServerScores' pipe model).
+  using Estimator = std::function<double(size_t server, uint64_t bytes)>;
+
+  struct Work {
+    size_t server = 0;
+    size_t piece = 0;
+    uint64_t begin = 0;  // of the slice
+    uint64_t end = 0;
+    bool ranged = true;  // false: the whole slice, no Range header
+    bool hedge = false;  // races a running lane
+  };
+  using LaneId = size_t;
+
+  PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanOptions options = {});
+
+  // What `server` should fetch now, or nothing (it runs a lane here
+  // already, is dead, of a lower tier, not worth it, or nothing is left
+  // that it would do sooner).
+  std::optional<Work> Next(size_t server, double now, const Estimator& estimate) const;
+  LaneId Start(const Work& work, double now);
+  // `bytes` arrived on `lane`, continuing where it was.
+  void Deliver(LaneId lane, std::span<const uint8_t> bytes, double now);
+  // The lane's transfer ended. `server_dead`: give its server no more work
+  // in this plan (it failed; not when it was cancelled by the plan).
+  // `refused_range`: it answered a Range request with other bytes.
+  void Ended(LaneId lane, bool server_dead, bool refused_range = false);
+
+  // Lanes whose piece is complete while they still run: cancel them.
+  std::vector<LaneId> TakeSuperseded();
+  // Appends the bytes ready in slice order to `out`; returns how many.
+  size_t TakeReady(std::vector<uint8_t>* out);
+
+  bool Complete() const { return taken_ == size_; }
+  // Nothing runs and no live server can do what is left: the slice fails.
+  bool Stuck(double now, const Estimator& estimate) const;
+
+  uint64_t size() const { return size_; }
+  size_t pieces() const { return pieces_.size(); }
+  size_t running() const;
+  size_t hedges() const { return hedges_; }
+  uint64_t duplicate_bytes() const { return duplicate_; }  // received twice (races, resumes)
+  bool server_dead(size_t server) const { return servers_[server].dead; }
+  bool server_refused_ranges(size_t server) const { return servers_[server].refuses_ranges; }
+  // Lanes of the server that brought at least one byte that was kept.
+  bool contributed(size_t server) const { return servers_[server].contributed; }
+  uint64_t taken() const { return taken_; }
+
+ private:
+  struct Piece {
+    uint64_t begin = 0, end = 0;
+    uint64_t filled = 0;          // absolute: bytes [begin, filled) are in
+    std::vector<uint8_t> held;    // [held_from, filled) not yet taken
+    uint64_t held_from = 0;
+    size_t lanes = 0;             // running lanes on it
+  };
+  struct Lane {
+    size_t server = 0;
+    size_t piece = 0;
+    uint64_t pos = 0;             // absolute: next byte this lane delivers
+    double started = 0;
+    double first_byte = -1;       // -1: none yet
+    double last_byte = -1;
+    uint64_t got = 0;
+    uint64_t first_got = 0;       // bytes of the first delivery
+    bool running = true;
+  };
+  struct Server {
+    PieceServer info;
+    bool dead = false;
+    bool refuses_ranges = false;
+    bool busy = false;            // runs a lane here
+    bool contributed = false;
+  };
+
+  bool Eligible(size_t server) const;
+  int BestTier() const;
+  // Seconds until `lane` is expected to have brought its piece's remaining
+  // bytes (infinite when stalled).
+  double LaneEta(const Lane& lane, double now, const Estimator& estimate) const;
+
+  uint64_t size_;
+  PiecePlanOptions options_;
+  std::vector<Server> servers_;
+  std::vector<Piece> pieces_;
+  std::vector<Lane> lanes_;
+  std::vector<LaneId> superseded_;
+  uint64_t taken_ = 0;  // bytes handed out by TakeReady
+  size_t front_ = 0;    // the first piece not fully taken
+  size_t hedges_ = 0;
+  uint64_t duplicate_ = 0;
+};
+
+}  // namespace jigdoofus

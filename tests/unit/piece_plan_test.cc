@@ -1,0 +1,261 @@
+// PiecePlan: who fetches which bytes of a slice, on a simulated clock with
+// simulated servers (no network): each server has a rate and a time to
+// first byte; a tick moves every lane on by its server's rate.
+#include "fetch/sources/piece_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <vector>
+
+namespace jigdoofus {
+namespace {
+
+constexpr uint64_t MiB = 1 << 20;
+
+struct SimServer {
+  double bps = 1e6;
+  double ttfb = 0.05;
+  bool stalls = false;  // sends nothing at all
+  double stall_from = 1e9;  // stops sending at this time
+  bool refuses_ranges = false;
+};
+
+// Runs a plan to its end with servers asked in list order every tick.
+class Sim {
+ public:
+  Sim(uint64_t size, std::vector<SimServer> servers, PiecePlanOptions options = {})
+      : servers_(std::move(servers)), plan_(size, PlanServers(servers_), options), bytes_(size) {
+    std::iota(bytes_.begin(), bytes_.end(), 0);  // byte i is i mod 256
+  }
+  static std::vector<PieceServer> PlanServers(const std::vector<SimServer>& s) {
+    std::vector<PieceServer> out;
+    for (const SimServer& x : s) out.push_back(PieceServer{0, x.refuses_ranges});
+    return out;
+  }
+  PiecePlan::Estimator Estimate() {
+    return [this](size_t s, uint64_t n) { return servers_[s].ttfb + static_cast<double>(n) / servers_[s].bps; };
+  }
+  // One step of `dt` seconds; returns false once nothing more can happen.
+  bool Step(double dt = 0.01) {
+    for (size_t s = 0; s < servers_.size(); ++s) {
+      if (auto w = plan_.Next(s, now_, Estimate())) {
+        const PiecePlan::LaneId id = plan_.Start(*w, now_);
+        lanes_[id] = Running{*w, now_, static_cast<double>(w->begin)};
+        started_.push_back(*w);
+      }
+    }
+    if (plan_.Stuck(now_, Estimate())) return false;
+    now_ += dt;
+    for (auto& [id, r] : lanes_) {
+      const SimServer& sv = servers_[r.work.server];
+      if (sv.stalls || now_ < r.since + sv.ttfb || now_ >= sv.stall_from) continue;
+      const double to = std::min<double>(static_cast<double>(r.work.end), r.pos + sv.bps * dt);
+      const auto from = static_cast<uint64_t>(r.pos), upto = static_cast<uint64_t>(to);
+      if (upto > from) {
+        plan_.Deliver(id, std::span<const uint8_t>(bytes_.data() + from, upto - from), now_);
+        per_server_[r.work.server] += upto - from;
+      }
+      r.pos = to;
+    }
+    for (PiecePlan::LaneId id : plan_.TakeSuperseded()) {
+      plan_.Ended(id, false);
+      lanes_.erase(id);
+      ++superseded_;
+    }
+    for (auto it = lanes_.begin(); it != lanes_.end();) {
+      if (static_cast<uint64_t>(it->second.pos) == it->second.work.end) {
+        plan_.Ended(it->first, false);
+        it = lanes_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    plan_.TakeReady(&out_);
+    return !plan_.Complete();
+  }
+  double RunToEnd(double limit = 600) {
+    while (now_ < limit && Step()) {
+    }
+    return now_;
+  }
+  // Fails the running lane of `server`.
+  void Fail(size_t server, bool refused_range = false) {
+    for (auto it = lanes_.begin(); it != lanes_.end(); ++it) {
+      if (it->second.work.server == server) {
+        plan_.Ended(it->first, true, refused_range);
+        lanes_.erase(it);
+        return;
+      }
+    }
+  }
+  bool Exact() const { return out_ == bytes_; }
+
+  struct Running {
+    PiecePlan::Work work;
+    double since = 0;
+    double pos = 0;
+  };
+  std::vector<SimServer> servers_;
+  PiecePlan plan_;
+  std::vector<uint8_t> bytes_;
+  std::vector<uint8_t> out_;
+  std::map<PiecePlan::LaneId, Running> lanes_;
+  std::vector<PiecePlan::Work> started_;
+  std::map<size_t, uint64_t> per_server_;
+  size_t superseded_ = 0;
+  double now_ = 0;
+};
+
+TEST(PiecePlan, ASmallSliceIsOneWholeRequestToTheFirstServer) {
+  Sim sim(1 * MiB, {{.bps = 10e6}, {.bps = 10e6}});
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  ASSERT_EQ(sim.started_.size(), 1u);
+  EXPECT_EQ(sim.started_[0].server, 0u);
+  EXPECT_FALSE(sim.started_[0].ranged);  // no Range header: any server can
+  EXPECT_EQ(sim.plan_.pieces(), 1u);
+}
+
+TEST(PiecePlan, ALargeSliceIsSharedByEveryServerAndComesOutInOrder) {
+  // 40 MiB over 2 + 4 + 8 + 16 MB/s: ~1.4 s at the link's 30 MB/s.
+  Sim sim(40 * MiB, {{.bps = 2e6}, {.bps = 4e6}, {.bps = 8e6}, {.bps = 16e6}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.plan_.pieces(), 10u);
+  for (size_t s = 0; s < 4; ++s) EXPECT_GT(sim.per_server_[s], 0u) << s;
+  EXPECT_GT(sim.per_server_[3], sim.per_server_[0]);
+  // The one fast server alone would need 2.6 s; the link allows 1.4 s.
+  EXPECT_LT(t, 2.2);
+}
+
+TEST(PiecePlan, AStalledLaneIsRacedAndTheSliceDoesNotWaitForIt) {
+  // The stalling server is first in the list: it gets the slice.
+  Sim sim(2 * MiB, {{.bps = 10e6, .stall_from = 0.1}, {.bps = 10e6}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.plan_.hedges(), 1u);
+  ASSERT_EQ(sim.started_.size(), 2u);
+  EXPECT_TRUE(sim.started_[1].ranged);
+  EXPECT_GT(sim.started_[1].begin, 0u);  // the race starts where the stalled lane stopped
+  EXPECT_EQ(sim.superseded_, 1u);        // and the stalled lane is cancelled
+  // 0.1 s of bytes, the stall noticed after stall_s (1 s), then the rest at
+  // 10 MB/s: well under twice the 0.26 s the good server needs, plus the
+  // stall bound.
+  EXPECT_LT(t, 0.1 + 1.0 + 0.5);
+}
+
+TEST(PiecePlan, ASlowButMovingLaneIsRacedByAMuchFasterIdleServer) {
+  // One piece; the slow server is listed first and within worth_factor.
+  Sim sim(8 * MiB, {{.bps = 4e6}, {.bps = 20e6}}, PiecePlanOptions{.piece_size = 64 * MiB});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.plan_.hedges(), 1u);
+  EXPECT_EQ(sim.superseded_, 1u);
+  EXPECT_LT(t, 1.3);  // the slow one alone: 2.1 s
+}
+
+TEST(PiecePlan, NoRaceWhenTheRunningLaneIsAboutAsFast) {
+  Sim sim(8 * MiB, {{.bps = 10e6}, {.bps = 12e6}}, PiecePlanOptions{.piece_size = 64 * MiB});
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_EQ(sim.plan_.hedges(), 0u);
+  EXPECT_EQ(sim.started_.size(), 1u);
+}
+
+TEST(PiecePlan, AFailedLaneIsResumedElsewhereWhereItStopped) {
+  Sim sim(3 * MiB, {{.bps = 10e6}, {.bps = 10e6}});
+  for (int i = 0; i < 20; ++i) sim.Step();  // 0.2 s: about 1.4 MB in
+  const uint64_t got = sim.per_server_[0];
+  ASSERT_GT(got, 0u);
+  sim.Fail(0);
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  ASSERT_EQ(sim.started_.size(), 2u);
+  EXPECT_EQ(sim.started_[1].server, 1u);
+  EXPECT_TRUE(sim.started_[1].ranged);
+  EXPECT_EQ(sim.started_[1].begin, got);
+  EXPECT_TRUE(sim.plan_.server_dead(0));
+}
+
+TEST(PiecePlan, EveryServerDeadIsStuck) {
+  Sim sim(3 * MiB, {{.bps = 10e6}, {.bps = 10e6}});
+  sim.Step();
+  sim.Fail(0);
+  sim.Step();
+  sim.Fail(1);
+  EXPECT_FALSE(sim.Step());
+  EXPECT_TRUE(sim.plan_.Stuck(sim.now_, sim.Estimate()));
+  EXPECT_FALSE(sim.plan_.Complete());
+}
+
+TEST(PiecePlan, AServerThatRefusesRangesGetsOnlyWholeSlices) {
+  // Known to refuse: a large slice is not cut for one ranger alone...
+  Sim whole(40 * MiB, {{.bps = 10e6, .refuses_ranges = true}, {.bps = 10e6}});
+  EXPECT_EQ(whole.plan_.pieces(), 1u);
+  whole.RunToEnd();
+  EXPECT_TRUE(whole.Exact());
+  EXPECT_FALSE(whole.started_[0].ranged);
+  // ... and found out while cutting: its piece goes to the others.
+  Sim sim(40 * MiB, {{.bps = 10e6}, {.bps = 10e6}, {.bps = 10e6}});
+  sim.Step();
+  sim.Fail(1, /*refused_range=*/true);
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_TRUE(sim.plan_.server_refused_ranges(1));
+  EXPECT_EQ(sim.per_server_[1], 0u);
+}
+
+TEST(PiecePlan, PiecesStayWithinTheWindowPastTheFrontier) {
+  // The first server is slower: the others may run ahead of it by the
+  // window and no more.
+  PiecePlanOptions o;
+  o.piece_size = 1 * MiB;
+  o.window = 4 * MiB;
+  Sim sim(32 * MiB, {{.bps = 3e6}, {.bps = 20e6}, {.bps = 20e6}}, o);
+  bool window_full = false;
+  for (int i = 0; i < 30; ++i) {
+    sim.Step();
+    for (const PiecePlan::Work& w : sim.started_) {
+      EXPECT_LT(w.begin, sim.plan_.taken() + o.window) << "piece started too far ahead";
+      window_full |= w.begin + o.piece_size >= o.window;
+    }
+  }
+  EXPECT_TRUE(window_full);  // they did run ahead, up to it
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+}
+
+TEST(PiecePlan, OnlyTheBestTierGetsWorkUntilItIsDead) {
+  std::vector<PieceServer> servers = {{1, false}, {0, false}, {1, false}};
+  PiecePlan plan(40 * MiB, servers);
+  auto est = [](size_t, uint64_t n) { return 0.01 + static_cast<double>(n) / 1e7; };
+  EXPECT_FALSE(plan.Next(0, 0, est));
+  EXPECT_FALSE(plan.Next(2, 0, est));
+  auto w = plan.Next(1, 0, est);
+  ASSERT_TRUE(w);
+  const PiecePlan::LaneId id = plan.Start(*w, 0);
+  plan.Ended(id, /*server_dead=*/true);
+  EXPECT_TRUE(plan.Next(0, 0, est));
+}
+
+TEST(PiecePlan, AServerFarSlowerThanTheBestIsNotGivenAPiece) {
+  PiecePlanOptions o;
+  o.hedge = false;
+  Sim sim(40 * MiB, {{.bps = 50e6}, {.bps = 50e6}, {.bps = 0.1e6}}, o);
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_EQ(sim.per_server_[2], 0u);
+}
+
+}  // namespace
+}  // namespace jigdoofus
