@@ -16,6 +16,7 @@ Usage: /usr/bin/python3 bench/bench.py [--quick] [--runs N] [--size-mb MB]
        [--only 1,2,3,4,5,6,7,8,9] [--build-dir DIR] [--bench-dir DIR]
 """
 import argparse
+import bisect
 import datetime
 import json
 import os
@@ -99,6 +100,18 @@ class Session:
             self.stop(p)
         for path in self.paths:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def iso_file_extents(iso):
+    """[(byte offset, size)] of the files in an ISO image, sorted (xorriso)."""
+    out = subprocess.run(["xorriso", "-indev", iso, "-find", "/", "-type", "f", "-exec", "report_lba", "--"],
+                         capture_output=True, text=True, check=True).stdout
+    ext = []
+    for line in out.splitlines():
+        if line.startswith("File data lba:"):
+            f = [x.strip() for x in line.split(":", 1)[1].split(",")]
+            ext.append((int(f[1]) * 2048, int(f[3])))
+    return sorted(ext)
 
 
 def served_jigdo(jigdo, template_url, server_urls):
@@ -502,18 +515,41 @@ class Bench:
                 urls.append(f"http://127.0.0.1:{lp}")
             return procs, urls
 
+        extents = iso_file_extents(self.iso)
+        best = min(self.MIRRORS, key=lambda m: 1 / m["rate"])  # the fastest uplink
+        best_rate, best_rtt = best["rate"] * scale, best["rtt"] / 1000
+
+        def bound(offset, length):
+            """What the best mirror needs for the slices this read waits on,
+            twice, plus one round trip: (rtt + size / rate) x 2 + rtt."""
+            i = bisect.bisect_right(extents, (offset, float("inf"))) - 1
+            need = 0.0
+            while 0 <= i < len(extents) and extents[i][0] < offset + length:
+                start, size = extents[i]
+                if start + size > offset:
+                    need = max(need, best_rtt + size / best_rate)
+                i += 1
+            return 2 * need + best_rtt
+
         def timed_reads(path):
-            """Whole-file sequential read in 1 MiB reads: (seconds, longest single read)."""
-            longest = 0.0
+            """Whole-file sequential read in 1 MiB reads: (seconds, longest
+            single read, reads over the bound, worst read / its bound)."""
+            longest, over, worst = 0.0, 0, 0.0
             t0 = time.perf_counter()
             with open(path, "rb", buffering=0) as f:
+                offset = 0
                 while True:
                     r0 = time.perf_counter()
                     chunk = f.read(1 << 20)
-                    longest = max(longest, time.perf_counter() - r0)
+                    took = time.perf_counter() - r0
                     if not chunk:
                         break
-            return time.perf_counter() - t0, longest
+                    longest = max(longest, took)
+                    b = bound(offset, len(chunk))
+                    over += took > b
+                    worst = max(worst, took / b)
+                    offset += len(chunk)
+            return time.perf_counter() - t0, longest, over, worst
 
         for tag, stall in (("inet", False), ("inet_stall", True)):
             procs, urls = start_proxies(stall)
@@ -524,11 +560,14 @@ class Bench:
             for run in range(self.a.runs):
                 t0 = time.perf_counter()
                 p, _ = self.jfs([jigdo_url], self.fresh_dir("cache-inet"))
-                t, longest = timed_reads(image_in(self.mnt))
+                t, longest, over, worst = timed_reads(image_in(self.mnt))
                 self.add(f"{tag}_jfs", time.perf_counter() - t0)
                 self.add(f"{tag}_jfs_longest_read", longest, extra=True)
+                self.add(f"{tag}_jfs_reads_over_bound", over, extra=True)
+                self.add(f"{tag}_jfs_worst_read_vs_bound", worst, extra=True)
                 st = json.load(open(os.path.join(self.mnt, ".jigdoofus-status")))
                 self.add(f"{tag}_jfs_overtaken", st["mirror"]["overtaken"], extra=True)
+                self.add(f"{tag}_jfs_hedges", st["mirror"]["hedges"], extra=True)
                 self.unmount(p)
                 out = os.path.join(self.fresh_dir("aria2"), "bench.iso")
                 self.add(f"{tag}_aria2", timed(["aria2c", "-q", "-x16", "-s16", "-k1M", "--file-allocation=none",
@@ -723,6 +762,10 @@ def table(b):
           ge(0.9), 10, "aria2c -x16 -s16, 4 mirrors")
     absolute("simulated internet, stalling mirror: the longest single 1 MiB read", "inet_stall_jfs_longest_read", "s",
              "{:.2f}", "–", lambda v: True, 10)
+    absolute("simulated internet, stalling mirror: reads longer than 2 x (RTT + slice / rate) + RTT of the best "
+             "mirror", "inet_stall_jfs_reads_over_bound", "reads", "{:.0f}", "0", lambda v: v == 0, 10)
+    absolute("simulated internet, stalling mirror: the worst read against that bound", "inet_stall_jfs_worst_read_vs_bound",
+             "×", "{:.2f}", "≤ 1", lambda v: v <= 1, 10)
     speed("first-ever mount, MD5 template (jigdo-file), every slice hashed", "jfs_first_md5", "ptll_seq_md5",
           "≥ 0.9×", ge(0.9), 8, "passthrough_ll")
     absolute("mount ready, the ISO file as the only source (--scan ISO)", "scan_iso_ready", "s", "{:.3f}", "–",

@@ -15,8 +15,12 @@ namespace mount_defaults {
 inline constexpr uint64_t kCacheSize = uint64_t{10} << 30;
 // --jobs: parallel downloads and slice read-ahead. 8 keep a loopback or
 // LAN mirror busy and hash ahead of a local reader (8 threads beat 2 and
-// 0 on a 2-core machine: read-ahead waits on I/O as much as on hashing).
-inline constexpr int kJobs = 8;
+// 0 on a 2-core machine: read-ahead waits on I/O as much as on hashing);
+// mirrors far away need more slices in flight, as each waits a round trip
+// for its first byte: on the simulated internet of BENCHMARKS.md (four
+// mirrors, 20-160 ms), 8 read at 23-24 MB/s of the 30 the link allows,
+// 16 at 27-28 MB/s.
+inline constexpr int kJobs = 16;
 // --fetch-timeout: a read waiting longer than this for its slice is EIO
 // (the mount stays up); long enough for a slow mirror to deliver a large
 // package, short enough that a burner or a loop mount does not hang.

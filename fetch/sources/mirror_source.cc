@@ -34,6 +34,10 @@ DownloadOutcome Outcome(DownloadOutcome::Kind kind, Status status,
   return out;
 }
 
+// A lane cancelled early is scored only if it brought this much (the
+// scores' own threshold for measuring a rate).
+constexpr uint64_t kMinBytesScored = 64 << 10;
+
 // Attempts per slice: a first one with every server, then one server at
 // a time while servers sent bytes that do not verify.
 constexpr int kAttempts = 4;
@@ -176,11 +180,13 @@ void MirrorSource::Ended(std::unique_ptr<LaneObserver::Lane> base, const std::st
   const double span = t.ttfb_s + t.body_s;
   const double server_bps =
       span > 0 ? static_cast<double>(transfers_.ServerBytes(lane->server) - lane->server_bytes_before) / span : 0.0;
-  // A lane that lost a race still shows the server's pace (a stalled one
-  // a poor one), unless it was cut before its first byte was even due.
+  // A lane that lost a race or was taken over shows the server's pace only
+  // when enough bytes came to measure a rate (a stall within it lowers
+  // that rate). A lane cut before its first byte is no sample: scoring its
+  // wait as a time to first byte would keep a mirror that stalled once
+  // looking far away long after (nothing would measure it again).
   const bool scored = end == LaneObserver::End::kDone ||
-                      (end == LaneObserver::End::kSuperseded &&
-                       (t.bytes > 0 || t.ttfb_s >= scores_.Get(lane->server).ttfb_s));
+                      (end == LaneObserver::End::kSuperseded && t.bytes >= kMinBytesScored);
   scores_.Ended(lane->server, scored, t.bytes, t.ttfb_s, t.body_s, server_bps);
   lane->transfer.reset();  // no longer in flight
   switch (end) {

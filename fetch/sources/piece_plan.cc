@@ -85,15 +85,20 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
     const bool ranged = !(pieces_.size() == 1 && p.filled == 0);
     if (ranged && me.refuses_ranges) break;
     const uint64_t left = p.end - p.filled;
-    // Not worth it when another live server of this tier would be much
-    // faster even after what it does now (it takes the next free piece).
-    double best = kNever;
+    // Earliest completion: leave the piece to another server of this tier
+    // that would have it sooner, even after finishing what it fetches here
+    // now (it takes the next free piece then). A slow mirror thus gets a
+    // piece only when the fast ones are that far behind.
+    const double mine = estimate(server, left);
     for (size_t o = 0; o < servers_.size(); ++o) {
       const Server& s = servers_[o];
-      if (s.dead || s.info.tier != me.info.tier || (ranged && s.refuses_ranges)) continue;
-      best = std::min(best, estimate(o, left));
+      if (o == server || s.dead || s.info.tier != me.info.tier || (ranged && s.refuses_ranges)) continue;
+      double busy_for = 0;
+      for (const Lane& l : lanes_) {
+        if (l.running && l.server == o) busy_for = std::max(busy_for, LaneEta(l, now, estimate));
+      }
+      if (busy_for + estimate(o, left) < mine) return std::nullopt;
     }
-    if (estimate(server, left) > options_.worth_factor * best) return std::nullopt;
     return Work{server, i, p.filled, p.end, ranged, false};
   }
   if (!options_.hedge || me.refuses_ranges) return std::nullopt;
@@ -110,10 +115,10 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
     }
     const double mine = estimate(server, p.end - p.filled);
     if (eta > options_.hedge_factor * mine && eta - mine > options_.hedge_min_gain_s) {
-      const double gain = eta - mine;
+      const double gain = eta == kNever ? 1e9 : eta - mine;
       // The frontier first (a reader waits on it), then the largest gain.
       if (!best || (i == front_ && best->piece != front_) || (best->piece != front_ && gain > best_gain)) {
-        best = Work{server, i, p.filled, p.end, true, true};
+        best = Work{server, i, p.filled, p.end, true, true, eta == kNever};
         best_gain = gain;
       }
     }
@@ -131,6 +136,15 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
   ++pieces_[work.piece].lanes;
   servers_[work.server].busy = true;
   if (work.hedge) ++hedges_;
+  if (work.takeover) {
+    ++takeovers_;
+    for (LaneId other = 0; other + 1 < lanes_.size(); ++other) {
+      if (lanes_[other].running && lanes_[other].piece == work.piece && !lanes_[other].shed) {
+        lanes_[other].shed = true;
+        superseded_.push_back(other);
+      }
+    }
+  }
   return lanes_.size() - 1;
 }
 
@@ -175,6 +189,28 @@ void PiecePlan::Ended(LaneId id, bool server_dead, bool refused_range) {
   if (refused_range) s.refuses_ranges = true;
   // A server that cannot do ranges is no help once pieces are in play.
   if (server_dead || refused_range) s.dead = true;
+}
+
+void PiecePlan::ShedStalled(double now, const Estimator& estimate) {
+  for (size_t i = front_; i < pieces_.size(); ++i) {
+    if (pieces_[i].lanes < 2) continue;
+    std::vector<LaneId> stalled;
+    bool moving = false;
+    for (LaneId id = 0; id < lanes_.size(); ++id) {
+      const Lane& l = lanes_[id];
+      if (!l.running || l.piece != i || l.shed) continue;
+      if (LaneEta(l, now, estimate) == kNever) {
+        stalled.push_back(id);
+      } else {
+        moving = true;
+      }
+    }
+    if (!moving) continue;
+    for (LaneId id : stalled) {
+      lanes_[id].shed = true;
+      superseded_.push_back(id);
+    }
+  }
 }
 
 std::vector<PiecePlan::LaneId> PiecePlan::TakeSuperseded() {

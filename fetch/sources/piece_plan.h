@@ -14,7 +14,10 @@
 //    the piece whose lane is expected to end last, from its `filled`, if it
 //    would be done much sooner (hedge_factor); the two race on the same
 //    bytes, each byte is taken from whichever lane brings it first, and the
-//    piece's other lanes are cancelled when it is complete.
+//    piece's other lanes are cancelled when it is complete. A stalled lane
+//    (nothing for stall_s) is not raced but taken over: it is cancelled
+//    when the new lane starts, so it does not hold a connection slot while
+//    the new one waits for one.
 // Every lane's position in its piece is at most the piece's `filled`, so a
 // piece is always one contiguous run of bytes from its start: a lane's
 // bytes below `filled` are dropped, the rest extend it.
@@ -59,9 +62,6 @@ struct PiecePlanOptions {
   // A lane's own pace counts once its bytes have flowed this long; before,
   // the scores' expectation stands in.
   double observe_s = 0.5;
-  // A server expected to take more than this many times the best server's
-  // time for a piece gets none (it would only make the tail).
-  double worth_factor = 8.0;
 };
 
 struct PieceServer {
@@ -82,14 +82,16 @@ class PiecePlan {
     uint64_t end = 0;
     bool ranged = true;  // false: the whole slice, no Range header
     bool hedge = false;  // races a running lane
+    bool takeover = false;  // ... that is stalled: which is cancelled at Start
   };
   using LaneId = size_t;
 
   PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanOptions options = {});
 
   // What `server` should fetch now, or nothing (it runs a lane here
-  // already, is dead, of a lower tier, not worth it, or nothing is left
-  // that it would do sooner).
+  // already, is dead, of a lower tier, another server would finish the
+  // next free piece sooner even after its current one, or no running lane
+  // is slow enough to race).
   std::optional<Work> Next(size_t server, double now, const Estimator& estimate) const;
   LaneId Start(const Work& work, double now);
   // `bytes` arrived on `lane`, continuing where it was.
@@ -99,7 +101,11 @@ class PiecePlan {
   // `refused_range`: it answered a Range request with other bytes.
   void Ended(LaneId lane, bool server_dead, bool refused_range = false);
 
-  // Lanes whose piece is complete while they still run: cancel them.
+  // Marks superseded the stalled lanes of pieces that another lane, not
+  // stalled, is fetching too (a race whose first lane then stopped).
+  void ShedStalled(double now, const Estimator& estimate);
+  // Lanes whose piece is complete while they still run, or that were taken
+  // over or shed: cancel them.
   std::vector<LaneId> TakeSuperseded();
   // Appends the bytes ready in slice order to `out`; returns how many.
   size_t TakeReady(std::vector<uint8_t>* out);
@@ -112,6 +118,7 @@ class PiecePlan {
   size_t pieces() const { return pieces_.size(); }
   size_t running() const;
   size_t hedges() const { return hedges_; }
+  size_t takeovers() const { return takeovers_; }
   uint64_t duplicate_bytes() const { return duplicate_; }  // received twice (races, resumes)
   bool server_dead(size_t server) const { return servers_[server].dead; }
   bool server_refused_ranges(size_t server) const { return servers_[server].refuses_ranges; }
@@ -137,6 +144,7 @@ class PiecePlan {
     uint64_t got = 0;
     uint64_t first_got = 0;       // bytes of the first delivery
     bool running = true;
+    bool shed = false;            // superseded already (taken over or shed)
   };
   struct Server {
     PieceServer info;
@@ -161,6 +169,7 @@ class PiecePlan {
   uint64_t taken_ = 0;  // bytes handed out by TakeReady
   size_t front_ = 0;    // the first piece not fully taken
   size_t hedges_ = 0;
+  size_t takeovers_ = 0;
   uint64_t duplicate_ = 0;
 };
 

@@ -107,6 +107,17 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
     lanes.back().handle = downloader.Submit(std::move(req));  // may end at once: the box is there
   };
 
+  // Lanes whose piece another lane completed, or that a new lane took
+  // over (stalled): cancelled now.
+  auto cancel_superseded = [&] {
+    for (PiecePlan::LaneId i : plan.TakeSuperseded()) {
+      if (!lanes[i].ended && !lanes[i].superseded) {
+        lanes[i].superseded = true;
+        downloader.Cancel(lanes[i].handle);
+      }
+    }
+  };
+
   double last_plan = -1;
   bool replan = true;
   std::vector<uint8_t> ready;
@@ -130,6 +141,8 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
       for (size_t s = 0; s < servers.size(); ++s) {
         if (auto w = plan.Next(s, at, estimate)) start(*w, at);
       }
+      plan.ShedStalled(at, estimate);
+      cancel_superseded();
       last_plan = at;
       replan = false;
       if (plan.Stuck(at, estimate)) break;
@@ -171,12 +184,7 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
       sink_error = sink.Append(ready);
       if (!sink_error.ok()) cancel_running();
     }
-    for (PiecePlan::LaneId i : plan.TakeSuperseded()) {
-      if (!lanes[i].ended && !lanes[i].superseded) {
-        lanes[i].superseded = true;
-        downloader.Cancel(lanes[i].handle);
-      }
-    }
+    cancel_superseded();
     for (Arrived& a : arrived) {
       if (!a.done) continue;
       LaneState& l = lanes[a.lane];

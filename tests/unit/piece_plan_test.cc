@@ -21,6 +21,7 @@ struct SimServer {
   bool stalls = false;  // sends nothing at all
   double stall_from = 1e9;  // stops sending at this time
   bool refuses_ranges = false;
+  double claimed_bps = 0;  // what its scores say (0: bps)
 };
 
 // Runs a plan to its end with servers asked in list order every tick.
@@ -36,7 +37,10 @@ class Sim {
     return out;
   }
   PiecePlan::Estimator Estimate() {
-    return [this](size_t s, uint64_t n) { return servers_[s].ttfb + static_cast<double>(n) / servers_[s].bps; };
+    return [this](size_t s, uint64_t n) {
+      const double bps = servers_[s].claimed_bps > 0 ? servers_[s].claimed_bps : servers_[s].bps;
+      return servers_[s].ttfb + static_cast<double>(n) / bps;
+    };
   }
   // One step of `dt` seconds; returns false once nothing more can happen.
   bool Step(double dt = 0.01) {
@@ -47,6 +51,7 @@ class Sim {
         started_.push_back(*w);
       }
     }
+    plan_.ShedStalled(now_, Estimate());
     if (plan_.Stuck(now_, Estimate())) return false;
     now_ += dt;
     for (auto& [id, r] : lanes_) {
@@ -120,16 +125,20 @@ TEST(PiecePlan, ASmallSliceIsOneWholeRequestToTheFirstServer) {
   EXPECT_EQ(sim.plan_.pieces(), 1u);
 }
 
-TEST(PiecePlan, ALargeSliceIsSharedByEveryServerAndComesOutInOrder) {
-  // 40 MiB over 2 + 4 + 8 + 16 MB/s: ~1.4 s at the link's 30 MB/s.
+TEST(PiecePlan, ALargeSliceGoesToTheServersThatFinishItsPiecesFirst) {
+  // 40 MiB over 2 + 4 + 8 + 16 MB/s, the slowest listed first. Each free
+  // piece goes to the server expected to have it soonest, counting what
+  // each does now: the 8 and 16 MB/s ones share it; a piece on the 2 MB/s
+  // one would take 2.1 s, longer than the others need for all of it.
   Sim sim(40 * MiB, {{.bps = 2e6}, {.bps = 4e6}, {.bps = 8e6}, {.bps = 16e6}});
   const double t = sim.RunToEnd();
   ASSERT_TRUE(sim.plan_.Complete());
   EXPECT_TRUE(sim.Exact());
   EXPECT_EQ(sim.plan_.pieces(), 10u);
-  for (size_t s = 0; s < 4; ++s) EXPECT_GT(sim.per_server_[s], 0u) << s;
-  EXPECT_GT(sim.per_server_[3], sim.per_server_[0]);
-  // The one fast server alone would need 2.6 s; the link allows 1.4 s.
+  EXPECT_EQ(sim.per_server_[0], 0u);
+  EXPECT_GT(sim.per_server_[2], 0u);
+  EXPECT_GT(sim.per_server_[3], sim.per_server_[2]);
+  // The fast server alone: 2.6 s; the two: 1.75 s.
   EXPECT_LT(t, 2.2);
 }
 
@@ -142,22 +151,39 @@ TEST(PiecePlan, AStalledLaneIsRacedAndTheSliceDoesNotWaitForIt) {
   EXPECT_EQ(sim.plan_.hedges(), 1u);
   ASSERT_EQ(sim.started_.size(), 2u);
   EXPECT_TRUE(sim.started_[1].ranged);
-  EXPECT_GT(sim.started_[1].begin, 0u);  // the race starts where the stalled lane stopped
-  EXPECT_EQ(sim.superseded_, 1u);        // and the stalled lane is cancelled
+  EXPECT_GT(sim.started_[1].begin, 0u);  // the race starts where the stalled lane was
+  EXPECT_EQ(sim.superseded_, 1u);        // which is cancelled (shed once stalled, or when the piece is done)
   // 0.1 s of bytes, the stall noticed after stall_s (1 s), then the rest at
   // 10 MB/s: well under twice the 0.26 s the good server needs, plus the
   // stall bound.
   EXPECT_LT(t, 0.1 + 1.0 + 0.5);
 }
 
+TEST(PiecePlan, ALaneThatNeverSendsIsTakenOverNotRaced) {
+  Sim sim(2 * MiB, {{.bps = 10e6, .stalls = true}, {.bps = 10e6}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  ASSERT_EQ(sim.started_.size(), 2u);
+  EXPECT_TRUE(sim.started_[1].takeover);
+  EXPECT_EQ(sim.plan_.takeovers(), 1u);
+  EXPECT_EQ(sim.superseded_, 1u);
+  // Cancelled when the new lane started, not when it finished: the sim
+  // ends it in the step the new lane starts.
+  EXPECT_EQ(sim.per_server_[0], 0u);
+  EXPECT_LT(t, 1.0 + 0.05 + 0.5);  // stall_s + its expected first byte + the good server's time
+}
+
 TEST(PiecePlan, ASlowButMovingLaneIsRacedByAMuchFasterIdleServer) {
-  // One piece; the slow server is listed first and within worth_factor.
-  Sim sim(8 * MiB, {{.bps = 4e6}, {.bps = 20e6}}, PiecePlanOptions{.piece_size = 64 * MiB});
+  // One piece; the first server's scores say 20 MB/s, it gives 4.
+  Sim sim(8 * MiB, {{.bps = 4e6, .claimed_bps = 20e6}, {.bps = 20e6}}, PiecePlanOptions{.piece_size = 64 * MiB});
   const double t = sim.RunToEnd();
   ASSERT_TRUE(sim.plan_.Complete());
   EXPECT_TRUE(sim.Exact());
   EXPECT_EQ(sim.plan_.hedges(), 1u);
+  EXPECT_EQ(sim.plan_.takeovers(), 0u);  // it was moving: a race
   EXPECT_EQ(sim.superseded_, 1u);
+  EXPECT_EQ(sim.started_[0].server, 0u);
   EXPECT_LT(t, 1.3);  // the slow one alone: 2.1 s
 }
 
@@ -246,6 +272,13 @@ TEST(PiecePlan, OnlyTheBestTierGetsWorkUntilItIsDead) {
   const PiecePlan::LaneId id = plan.Start(*w, 0);
   plan.Ended(id, /*server_dead=*/true);
   EXPECT_TRUE(plan.Next(0, 0, est));
+}
+
+TEST(PiecePlan, ASmallSliceGoesToTheIdleServerThatIsFasterThoughListedLater) {
+  Sim sim(1 * MiB, {{.bps = 1e6}, {.bps = 10e6}});
+  sim.RunToEnd();
+  ASSERT_EQ(sim.started_.size(), 1u);
+  EXPECT_EQ(sim.started_[0].server, 1u);
 }
 
 TEST(PiecePlan, AServerFarSlowerThanTheBestIsNotGivenAPiece) {
