@@ -57,6 +57,12 @@ size_t PiecePlan::running() const {
   return n;
 }
 
+double PiecePlan::StallAfter(const Lane& lane) const {
+  if (lane.deliveries < 4) return options_.stall_s;
+  const double gap = (lane.last_byte - lane.first_byte) / static_cast<double>(lane.deliveries - 1);
+  return std::clamp(8 * gap, options_.stall_min_s, options_.stall_s);
+}
+
 double PiecePlan::LaneEta(const Lane& lane, double now, const Estimator& estimate) const {
   const uint64_t left = pieces_[lane.piece].end - std::min(lane.pos, pieces_[lane.piece].end);
   const double elapsed = now - lane.started;
@@ -65,7 +71,7 @@ double PiecePlan::LaneEta(const Lane& lane, double now, const Estimator& estimat
     if (elapsed > options_.stall_s + estimate(lane.server, 0)) return kNever;
     return std::max(0.0, estimate(lane.server, left + lane.got) - elapsed);
   }
-  if (now - lane.last_byte > options_.stall_s) return kNever;
+  if (now - lane.last_byte > StallAfter(lane)) return kNever;
   const double flowing = now - lane.first_byte;
   if (flowing < options_.observe_s) return estimate(lane.server, left);
   // Bytes since the first delivery over the time since (the first
@@ -172,6 +178,7 @@ void PiecePlan::Deliver(LaneId id, std::span<const uint8_t> bytes, double now) {
     lane.first_got = n;
   }
   lane.last_byte = now;
+  ++lane.deliveries;
   if (!was_complete && p.filled == p.end) {
     for (LaneId other = 0; other < lanes_.size(); ++other) {
       if (other != id && lanes_[other].running && lanes_[other].piece == lane.piece) superseded_.push_back(other);

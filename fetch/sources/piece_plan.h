@@ -57,8 +57,11 @@ struct PiecePlanOptions {
   bool hedge = true;
   double hedge_factor = 2.0;
   double hedge_min_gain_s = 0.5;
-  // A lane that got nothing for this long is counted as stalled.
+  // A lane that got nothing for this long is counted as stalled; once
+  // bytes flow, already after 8 of its usual gaps between deliveries, but
+  // never sooner than stall_min_s.
   double stall_s = 1.0;
+  double stall_min_s = 0.3;
   // A lane's own pace counts once its bytes have flowed this long; before,
   // the scores' expectation stands in.
   double observe_s = 0.5;
@@ -143,6 +146,7 @@ class PiecePlan {
     double last_byte = -1;
     uint64_t got = 0;
     uint64_t first_got = 0;       // bytes of the first delivery
+    uint64_t deliveries = 0;
     bool running = true;
     bool shed = false;            // superseded already (taken over or shed)
   };
@@ -156,6 +160,8 @@ class PiecePlan {
 
   bool Eligible(size_t server) const;
   int BestTier() const;
+  // How long `lane` may go without bytes before it counts as stalled.
+  double StallAfter(const Lane& lane) const;
   // Seconds until `lane` is expected to have brought its piece's remaining
   // bytes (infinite when stalled).
   double LaneEta(const Lane& lane, double now, const Estimator& estimate) const;

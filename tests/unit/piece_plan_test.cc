@@ -159,6 +159,20 @@ TEST(PiecePlan, AStalledLaneIsRacedAndTheSliceDoesNotWaitForIt) {
   EXPECT_LT(t, 0.1 + 1.0 + 0.5);
 }
 
+TEST(PiecePlan, ALaneThatStopsMidwayIsCountedStalledAfterAFewOfItsGaps) {
+  // Bytes every 10 ms, then nothing: stalled after stall_min_s (0.3 s),
+  // not the full second a lane gets before its first bytes.
+  PiecePlanOptions o;
+  o.hedge_factor = 1e9;  // no race while it moves: only the stall counts
+  Sim sim(2 * MiB, {{.bps = 2e6, .stall_from = 0.3, .claimed_bps = 20e6}, {.bps = 10e6}}, o);
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  ASSERT_EQ(sim.started_.size(), 2u);
+  EXPECT_TRUE(sim.started_[1].takeover);
+  EXPECT_LT(t, 0.3 + 0.35 + 0.25);  // the stall noticed within 0.35 s, then 1.5 MB at 10 MB/s
+}
+
 TEST(PiecePlan, ALaneThatNeverSendsIsTakenOverNotRaced) {
   Sim sim(2 * MiB, {{.bps = 10e6, .stalls = true}, {.bps = 10e6}});
   const double t = sim.RunToEnd();
