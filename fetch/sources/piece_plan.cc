@@ -154,17 +154,25 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
   return lanes_.size() - 1;
 }
 
-void PiecePlan::Deliver(LaneId id, std::span<const uint8_t> bytes, double now) {
+std::span<const uint8_t> PiecePlan::Deliver(LaneId id, std::span<const uint8_t> bytes, double now) {
   Lane& lane = lanes_[id];
-  if (!lane.running || bytes.empty()) return;
+  if (!lane.running || bytes.empty()) return {};
   Piece& p = pieces_[lane.piece];
   const uint64_t n = std::min<uint64_t>(bytes.size(), p.end - std::min(lane.pos, p.end));
   const bool was_complete = p.filled == p.end;
+  std::span<const uint8_t> direct;
   if (lane.pos + n > p.filled) {
     // lane.pos <= p.filled always: the new bytes start at p.filled.
     const uint64_t skip = p.filled - lane.pos;
-    p.held.insert(p.held.end(), bytes.begin() + static_cast<std::ptrdiff_t>(skip),
-                  bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::span<const uint8_t> fresh = bytes.subspan(skip, n - skip);
+    if (lane.piece == front_ && p.held.empty()) {
+      // Next in slice order, nothing held before them: straight through.
+      direct = fresh;
+      taken_ += fresh.size();
+      p.held_from = p.filled + fresh.size();
+    } else {
+      p.held.insert(p.held.end(), fresh.begin(), fresh.end());
+    }
     p.filled = lane.pos + n;
     duplicate_ += skip;
     servers_[lane.server].contributed = true;
@@ -183,7 +191,12 @@ void PiecePlan::Deliver(LaneId id, std::span<const uint8_t> bytes, double now) {
     for (LaneId other = 0; other < lanes_.size(); ++other) {
       if (other != id && lanes_[other].running && lanes_[other].piece == lane.piece) superseded_.push_back(other);
     }
+    // The frontier moves on past complete pieces whose bytes are all taken.
+    while (front_ < pieces_.size() && pieces_[front_].filled == pieces_[front_].end && pieces_[front_].held.empty()) {
+      ++front_;
+    }
   }
+  return direct;
 }
 
 void PiecePlan::Ended(LaneId id, bool server_dead, bool refused_range) {

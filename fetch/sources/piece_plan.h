@@ -97,8 +97,11 @@ class PiecePlan {
   // is slow enough to race).
   std::optional<Work> Next(size_t server, double now, const Estimator& estimate) const;
   LaneId Start(const Work& work, double now);
-  // `bytes` arrived on `lane`, continuing where it was.
-  void Deliver(LaneId lane, std::span<const uint8_t> bytes, double now);
+  // `bytes` arrived on `lane`, continuing where it was. Returns the part
+  // of them that comes next in slice order, counted as taken: the caller
+  // hands it on (to the sink) before anything else, without the plan
+  // copying it. The rest of the new bytes the plan holds for TakeReady.
+  std::span<const uint8_t> Deliver(LaneId lane, std::span<const uint8_t> bytes, double now);
   // The lane's transfer ended. `server_dead`: give its server no more work
   // in this plan (it failed; not when it was cancelled by the plan).
   // `refused_range`: it answered a Range request with other bytes.

@@ -170,20 +170,24 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
       }
     }
     const double at = now();
+    auto store = [&](std::span<const uint8_t> bytes) {
+      if (bytes.empty() || !sink_error.ok() || gave_up) return;
+      sink_error = sink.Append(bytes);
+      if (!sink_error.ok()) cancel_running();
+    };
     for (Arrived& a : arrived) {
       LaneState& l = lanes[a.lane];
       if (!a.bytes.empty()) {
         l.record->Bytes(a.bytes.size());
         out.bytes += a.bytes.size();
-        plan.Deliver(a.lane, a.bytes, at);
+        // What is next in slice order goes to the sink at once, uncopied.
+        store(plan.Deliver(a.lane, a.bytes, at));
       }
       if (a.resume && !a.done) downloader.Resume(l.handle);
     }
     ready.clear();
-    if (plan.TakeReady(&ready) > 0 && sink_error.ok() && !gave_up) {
-      sink_error = sink.Append(ready);
-      if (!sink_error.ok()) cancel_running();
-    }
+    plan.TakeReady(&ready);
+    store(ready);
     cancel_superseded();
     for (Arrived& a : arrived) {
       if (!a.done) continue;

@@ -60,7 +60,10 @@ class Sim {
       const double to = std::min<double>(static_cast<double>(r.work.end), r.pos + sv.bps * dt);
       const auto from = static_cast<uint64_t>(r.pos), upto = static_cast<uint64_t>(to);
       if (upto > from) {
-        plan_.Deliver(id, std::span<const uint8_t>(bytes_.data() + from, upto - from), now_);
+        const std::span<const uint8_t> direct =
+            plan_.Deliver(id, std::span<const uint8_t>(bytes_.data() + from, upto - from), now_);
+        out_.insert(out_.end(), direct.begin(), direct.end());
+        direct_ += direct.size();
         per_server_[r.work.server] += upto - from;
       }
       r.pos = to;
@@ -111,6 +114,7 @@ class Sim {
   std::vector<PiecePlan::Work> started_;
   std::map<size_t, uint64_t> per_server_;
   size_t superseded_ = 0;
+  uint64_t direct_ = 0;  // bytes the plan passed straight through
   double now_ = 0;
 };
 
@@ -123,6 +127,7 @@ TEST(PiecePlan, ASmallSliceIsOneWholeRequestToTheFirstServer) {
   EXPECT_EQ(sim.started_[0].server, 0u);
   EXPECT_FALSE(sim.started_[0].ranged);  // no Range header: any server can
   EXPECT_EQ(sim.plan_.pieces(), 1u);
+  EXPECT_EQ(sim.direct_, 1 * MiB);  // one lane in order: never copied
 }
 
 TEST(PiecePlan, ALargeSliceGoesToTheServersThatFinishItsPiecesFirst) {
