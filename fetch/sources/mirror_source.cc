@@ -38,6 +38,9 @@ DownloadOutcome Outcome(DownloadOutcome::Kind kind, Status status,
 // scores' own threshold for measuring a rate).
 constexpr uint64_t kMinBytesScored = 64 << 10;
 
+// A lane taken over with nothing after this long backs its server off.
+constexpr double kStalledFirstByteS = 1.0;
+
 // Attempts per slice: a first one with every server, then one server at
 // a time while servers sent bytes that do not verify.
 constexpr int kAttempts = 4;
@@ -196,6 +199,11 @@ void MirrorSource::Ended(std::unique_ptr<LaneObserver::Lane> base, const std::st
       break;
     case LaneObserver::End::kSuperseded:
       ++stats_.overtaken;
+      // Cut after a second or more without its first byte: the server is
+      // stalling now. A short back-off (as for a timeout) moves it behind
+      // the others for its next slices, instead of each of them waiting
+      // out the same stall; a success clears it.
+      if (t.bytes == 0 && t.ttfb_s >= kStalledFirstByteS) NoteServer(url, FetchError::kTimeout);
       break;
     case LaneObserver::End::kFailed:
       transfers_.Finished(url, false, message);

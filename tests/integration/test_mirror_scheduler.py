@@ -9,7 +9,8 @@ the .jigdo slowest first:
   kept in CACHE_DIR/servers.json, fast above slow;
 * --try-first / --try-last weights as jigdo defines them win over speed;
 * a mirror that stalls now and then, listed first, never holds a reader
-  for a stall: its lanes are taken over or raced by the steady one;
+  for a stall: its lanes are taken over or raced by the steady one, and
+  it is backed off briefly;
 * --mirror-list LABEL=FILE (plain and jigdo forms) and LABEL=URL add the
   servers of a .jigdo that has none for the label; a fetched list is kept
   and used when its URL is gone.
@@ -77,28 +78,36 @@ def test_the_fast_mirror_serves_most_though_listed_last(corpus, jig, net, tmp_pa
 def test_a_stalling_mirror_never_holds_a_reader_for_a_stall(corpus, jig, net, tmp_path):
     v = corpus.variant(VID)
     site = net.site()
-    # Sends for 1 s, then nothing for 3 s, over and over; listed first.
-    stalling = dict(delay_ms=10, rate=6_000_000, stall_every=4.0, stall_for=3.0)
-    steady = dict(delay_ms=20, rate=2_000_000)
+    # Sends for 0.5 s, then nothing for 5 s, over and over; listed first,
+    # so it gets the first slices: whenever the read starts, lanes are
+    # caught in a stall (the read lasts longer than a sending window).
+    stalling = dict(delay_ms=10, rate=6_000_000, stall_every=5.5, stall_for=5.0)
+    steady = dict(delay_ms=20, rate=2_500_000)
     (flaky, good), _ = mirrors(net, site, (stalling, steady))
     path, name = site.publish(v, [f"Debian={m.url}" for m in (flaky, good)])
     m = jig.mount([good.url + path.lstrip("/")], cache_dir=tmp_path / "cache", env=ENV)
     (img,) = v.images
     want = img.iso.read_bytes()
-    got, longest = bytearray(), 0.0
+    got, longest, times = bytearray(), 0.0, []
     with open(m.path(name), "rb", buffering=0) as f:
         while True:
             t0 = time.monotonic()
             chunk = f.read(1 << 20)
             longest = max(longest, time.monotonic() - t0)
+            times.append(round(time.monotonic() - t0, 2))
             if not chunk:
                 break
             got += chunk
     assert bytes(got) == want
-    st = m.status()["mirror"]
-    assert st["hedges"] >= 1, st  # some lane was caught in a stall and moved
-    # A lane silent for 1 s is taken over; nothing waits out a 3 s stall.
-    assert longest < 2.9, (longest, st)
+    status = m.status()
+    st = status["mirror"]
+    # The stalling mirror took part: it sent bytes, or a lane of it was
+    # caught in a stall and moved (which of the two depends on when the
+    # read starts within its cycle).
+    assert st["hedges"] >= 1 or share_by_port(status).get(flaky.port, 0) > 0, (st, share_by_port(status))
+    # A lane silent for 1 s is taken over (and its server backed off for
+    # the next slices): no read waits out a 5 s stall.
+    assert longest < 4.5, (longest, times, st)
 
 
 def test_try_first_and_try_last_weights_come_before_speed(corpus, jig, net, tmp_path):
