@@ -33,7 +33,7 @@ PiecePlan::PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanO
     Piece p;
     p.begin = size_ * i / count;
     p.end = size_ * (i + 1) / count;
-    p.filled = p.held_from = p.begin;
+    p.filled = p.begin;
     pieces_.push_back(std::move(p));
   }
 }
@@ -169,15 +169,11 @@ std::span<const uint8_t> PiecePlan::Deliver(LaneId id, std::span<const uint8_t> 
       // Next in slice order, nothing held before them: straight through.
       direct = fresh;
       taken_ += fresh.size();
-      p.held_from = p.filled + fresh.size();
     } else {
       p.held.insert(p.held.end(), fresh.begin(), fresh.end());
     }
     p.filled = lane.pos + n;
-    duplicate_ += skip;
     servers_[lane.server].contributed = true;
-  } else {
-    duplicate_ += n;
   }
   lane.pos += n;
   lane.got += n;
@@ -248,7 +244,6 @@ size_t PiecePlan::TakeReady(std::vector<uint8_t>* out) {
       n += p.held.size();
       taken_ += p.held.size();
       p.held.clear();
-      p.held_from = p.filled;
     }
     if (p.filled != p.end) break;
     std::vector<uint8_t>().swap(p.held);  // done with: give the memory back

@@ -125,7 +125,6 @@ class PiecePlan {
   size_t running() const;
   size_t hedges() const { return hedges_; }
   size_t takeovers() const { return takeovers_; }
-  uint64_t duplicate_bytes() const { return duplicate_; }  // received twice (races, resumes)
   bool server_dead(size_t server) const { return servers_[server].dead; }
   bool server_refused_ranges(size_t server) const { return servers_[server].refuses_ranges; }
   // Lanes of the server that brought at least one byte that was kept.
@@ -136,8 +135,7 @@ class PiecePlan {
   struct Piece {
     uint64_t begin = 0, end = 0;
     uint64_t filled = 0;          // absolute: bytes [begin, filled) are in
-    std::vector<uint8_t> held;    // [held_from, filled) not yet taken
-    uint64_t held_from = 0;
+    std::vector<uint8_t> held;    // the last held.size() bytes before filled, not yet taken
     size_t lanes = 0;             // running lanes on it
   };
   struct Lane {
@@ -179,7 +177,6 @@ class PiecePlan {
   size_t front_ = 0;    // the first piece not fully taken
   size_t hedges_ = 0;
   size_t takeovers_ = 0;
-  uint64_t duplicate_ = 0;
 };
 
 }  // namespace jigdoofus

@@ -103,7 +103,6 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
     state.url = urls[w.server];
     state.record = observer.Began(state.url, w.end - w.begin);
     lanes.push_back(std::move(state));
-    ++out.lanes;
     lanes.back().handle = downloader.Submit(std::move(req));  // may end at once: the box is there
   };
 

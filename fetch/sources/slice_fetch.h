@@ -56,7 +56,6 @@ struct DownloadOutcome {
   bool range_refused = false;         // some server answered a Range request with other bytes
   size_t pieces = 1;
   size_t hedges = 0;
-  size_t lanes = 0;
 };
 
 // What SliceFetch tells the mirror source about each lane, and asks it.
