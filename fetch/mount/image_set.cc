@@ -541,6 +541,7 @@ std::string ImageSet::StatusJson() const {
                      {"offline_misses", m.offline_misses.load()},
                      {"kept_in_memory", m.kept_in_memory.load()},
                      {"overtaken", m.overtaken.load()},
+                     {"stalled", m.stalled.load()},
                      {"pieced", m.pieced.load()},
                      {"pieces", m.pieces.load()},
                      {"hedges", m.hedges.load()},

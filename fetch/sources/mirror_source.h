@@ -31,7 +31,9 @@
 // ShouldRetryServerLater): a server whose failure was transient is backed
 // off for base_backoff, doubling per consecutive failure up to
 // max_backoff; a success clears it; other failures (404, wrong bytes)
-// leave its health alone.
+// leave its health alone. A server whose lane was cut for stalling
+// (PiecePlan::stalled) is backed off for one second, not doubled: a stall
+// is what it does now, not a failure.
 //
 // Thread-safety: Open() may run concurrently.
 #pragma once
@@ -86,6 +88,7 @@ struct MirrorSourceStats {
   std::atomic<uint64_t> offline_misses{0};
   std::atomic<uint64_t> kept_in_memory{0};    // downloads the cache could not keep
   std::atomic<uint64_t> overtaken{0};         // lanes cancelled: another server finished their bytes first
+  std::atomic<uint64_t> stalled{0};           // ... of them because they stalled (the server backed off)
   std::atomic<uint64_t> pieced{0};            // slices fetched in Range pieces
   std::atomic<uint64_t> pieces{0};            // ... in so many pieces
   std::atomic<uint64_t> hedges{0};            // lanes started to race a slow one
@@ -141,6 +144,8 @@ class MirrorSource final : public SliceSource, private LaneObserver {
              FetchError error, const std::string& message) override;
   PiecePlan::Estimator Estimates(const std::vector<std::string>& urls) override;
   void NoteServer(const std::string& url, FetchError error);
+  // Moves a server that is stalling now behind the others for a second.
+  void NoteStall(const std::string& url);
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);
   void KeepInMemory(std::shared_ptr<const VerifiedSlice> slice);

@@ -80,6 +80,16 @@ double PiecePlan::LaneEta(const Lane& lane, double now, const Estimator& estimat
   return static_cast<double>(left) / std::max(rate, 1.0);
 }
 
+bool PiecePlan::Late(const Lane& lane, double now, const Estimator& estimate) const {
+  return lane.running && lane.first_byte < 0 && now - lane.started > options_.late_s + estimate(lane.server, 0);
+}
+
+void PiecePlan::Supersede(LaneId id, bool stalled) {
+  lanes_[id].shed = true;
+  lanes_[id].stalled = lanes_[id].stalled || stalled;
+  superseded_.push_back(id);
+}
+
 std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const Estimator& estimate) const {
   if (server >= servers_.size() || !Eligible(server) || running() >= options_.max_lanes) return std::nullopt;
   const Server& me = servers_[server];
@@ -116,15 +126,20 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
     const Piece& p = pieces_[i];
     if (p.lanes == 0 || p.lanes >= kMaxLanesPerPiece || p.filled == p.end) continue;
     double eta = kNever;
+    bool late = p.end - p.filled <= options_.late_race_max;  // ... and every lane on it late
     for (const Lane& l : lanes_) {
-      if (l.running && l.piece == i) eta = std::min(eta, LaneEta(l, now, estimate));
+      if (!l.running || l.piece != i) continue;
+      eta = std::min(eta, LaneEta(l, now, estimate));
+      late = late && Late(l, now, estimate);
     }
     const double mine = estimate(server, p.end - p.filled);
-    if (eta > options_.hedge_factor * mine && eta - mine > options_.hedge_min_gain_s) {
-      const double gain = eta == kNever ? 1e9 : eta - mine;
+    const bool slow = eta > options_.hedge_factor * mine && eta - mine > options_.hedge_min_gain_s;
+    if (slow || late) {
+      // Stalled before late before merely slow.
+      const double gain = eta == kNever ? 1e9 : late ? 1e6 : eta - mine;
       // The frontier first (a reader waits on it), then the largest gain.
       if (!best || (i == front_ && best->piece != front_) || (best->piece != front_ && gain > best_gain)) {
-        best = Work{server, i, p.filled, p.end, true, true, eta == kNever};
+        best = Work{server, i, p.filled, p.end, true, true, eta == kNever, late && eta != kNever};
         best_gain = gain;
       }
     }
@@ -142,15 +157,16 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
   ++pieces_[work.piece].lanes;
   servers_[work.server].busy = true;
   if (work.hedge) ++hedges_;
-  if (work.takeover) {
-    ++takeovers_;
-    for (LaneId other = 0; other + 1 < lanes_.size(); ++other) {
-      if (lanes_[other].running && lanes_[other].piece == work.piece && !lanes_[other].shed) {
-        lanes_[other].shed = true;
-        superseded_.push_back(other);
-      }
+  for (LaneId other = 0; other + 1 < lanes_.size(); ++other) {
+    Lane& l = lanes_[other];
+    if (!l.running || l.piece != work.piece || l.shed) continue;
+    if (work.takeover) {
+      Supersede(other, true);
+    } else if (work.late && l.first_byte < 0) {
+      l.late = true;
     }
   }
+  if (work.takeover) ++takeovers_;
   return lanes_.size() - 1;
 }
 
@@ -185,7 +201,10 @@ std::span<const uint8_t> PiecePlan::Deliver(LaneId id, std::span<const uint8_t> 
   ++lane.deliveries;
   if (!was_complete && p.filled == p.end) {
     for (LaneId other = 0; other < lanes_.size(); ++other) {
-      if (other != id && lanes_[other].running && lanes_[other].piece == lane.piece) superseded_.push_back(other);
+      const Lane& o = lanes_[other];
+      // A lane that was raced for want of a first byte and still has none
+      // lost to its server's stall, not to a faster server.
+      if (other != id && o.running && o.piece == lane.piece) Supersede(other, o.late && o.first_byte < 0);
     }
     // The frontier moves on past complete pieces whose bytes are all taken.
     while (front_ < pieces_.size() && pieces_[front_].filled == pieces_[front_].end && pieces_[front_].held.empty()) {
@@ -222,10 +241,7 @@ void PiecePlan::ShedStalled(double now, const Estimator& estimate) {
       }
     }
     if (!moving) continue;
-    for (LaneId id : stalled) {
-      lanes_[id].shed = true;
-      superseded_.push_back(id);
-    }
+    for (LaneId id : stalled) Supersede(id, true);
   }
 }
 

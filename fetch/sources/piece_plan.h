@@ -62,6 +62,12 @@ struct PiecePlanOptions {
   // never sooner than stall_min_s.
   double stall_s = 1.0;
   double stall_min_s = 0.3;
+  // A lane still without its first byte late_s after its server's usual
+  // time to first byte is late: a piece of at most late_race_max bytes
+  // left is raced at once by an idle server (cheap, and a reader may wait
+  // on it), before the lane counts as stalled.
+  double late_s = 0.3;
+  uint64_t late_race_max = uint64_t{1} << 20;
   // A lane's own pace counts once its bytes have flowed this long; before,
   // the scores' expectation stands in.
   double observe_s = 0.5;
@@ -75,7 +81,8 @@ struct PieceServer {
 class PiecePlan {
  public:
   // Expected seconds for `bytes` more bytes from `server`, given what it
-  // does now (ServerScores' pipe model).
+  // does now (ServerScores' pipe model); for 0 bytes, until a new lane's
+  // first byte.
   using Estimator = std::function<double(size_t server, uint64_t bytes)>;
 
   struct Work {
@@ -86,6 +93,7 @@ class PiecePlan {
     bool ranged = true;  // false: the whole slice, no Range header
     bool hedge = false;  // races a running lane
     bool takeover = false;  // ... that is stalled: which is cancelled at Start
+    bool late = false;      // ... that is late for its first byte
   };
   using LaneId = size_t;
 
@@ -127,6 +135,9 @@ class PiecePlan {
   size_t takeovers() const { return takeovers_; }
   bool server_dead(size_t server) const { return servers_[server].dead; }
   bool server_refused_ranges(size_t server) const { return servers_[server].refuses_ranges; }
+  // The lane was cut because it stalled: taken over, shed, or beaten by a
+  // race it was late for (its server is stalling now, not just slower).
+  bool stalled(LaneId lane) const { return lanes_[lane].stalled; }
   // Lanes of the server that brought at least one byte that was kept.
   bool contributed(size_t server) const { return servers_[server].contributed; }
   uint64_t taken() const { return taken_; }
@@ -150,6 +161,8 @@ class PiecePlan {
     uint64_t deliveries = 0;
     bool running = true;
     bool shed = false;            // superseded already (taken over or shed)
+    bool late = false;            // raced for want of a first byte
+    bool stalled = false;         // superseded for stalling (see stalled())
   };
   struct Server {
     PieceServer info;
@@ -166,6 +179,10 @@ class PiecePlan {
   // Seconds until `lane` is expected to have brought its piece's remaining
   // bytes (infinite when stalled).
   double LaneEta(const Lane& lane, double now, const Estimator& estimate) const;
+  // Whether the lane waits for its first byte late_s past its server's usual.
+  bool Late(const Lane& lane, double now, const Estimator& estimate) const;
+  // Marks `lane` superseded (cancelled by the caller); `stalled`: for that.
+  void Supersede(LaneId lane, bool stalled);
 
   uint64_t size_;
   PiecePlanOptions options_;

@@ -87,6 +87,9 @@ double ServerScores::ExpectedLocked(const ServerScore& s, uint64_t size, uint64_
     if (per <= 0) per = kGuessBps;
     if (agg <= 0) agg = 4 * per;
   }
+  // Downloads share the server's uplink side by side: a new one's first
+  // byte does not wait for the others' bytes, only its last one does.
+  if (size == 0) return ttfb;
   const double capacity = std::min(std::max(agg, per), per * (s.in_flight + 1));
   return ttfb + static_cast<double>(backlog + size) / std::max(capacity, 1.0);
 }

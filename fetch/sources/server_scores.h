@@ -67,7 +67,8 @@ class ServerScores {
   void Ended(const std::string& server, bool ok, uint64_t bytes, double ttfb_s, double body_s, double server_bps);
   // Bytes still to come from the downloads running at each server.
   using Backlog = std::map<std::string, uint64_t>;
-  // Expected seconds until `size` more bytes from `server` are in.
+  // Expected seconds until `size` more bytes from `server` are in (for 0:
+  // until a new download's first byte, which waits for no backlog).
   double ExpectedSeconds(const std::string& server, uint64_t size, const Backlog& backlog = {}) const;
   // Orders `servers` (one decision for one slice of `size` bytes): by
   // expected seconds, except that an unmeasured server is put after the

@@ -196,7 +196,7 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
       LaneObserver::End end;
       const FetchError error = a.result.error;
       if (l.superseded) {
-        end = LaneObserver::End::kSuperseded;
+        end = plan.stalled(a.lane) ? LaneObserver::End::kStalled : LaneObserver::End::kSuperseded;
       } else if (a.result.ok()) {
         end = LaneObserver::End::kDone;
       } else if (error == FetchError::kCancelled) {

@@ -70,6 +70,7 @@ class LaneObserver {
   enum class End {
     kDone,        // its piece is complete
     kSuperseded,  // another lane completed its piece first; cancelled
+    kStalled,     // cancelled for stalling: its server is stalling now
     kFailed,      // the server failed (error, message)
     kGaveUp,      // the reader is gone or the slice failed otherwise
   };

@@ -335,6 +335,11 @@ TEST_F(MirrorPiecesTest, AStalledServerIsRacedAndTheReaderDoesNotWaitForIt) {
   EXPECT_EQ(bad_.RangedRequests("/debian/pool/main/p/pkg.deb"), 1);  // the race, by Range
   EXPECT_EQ(src.stats().hedges.load(), 1u);
   EXPECT_EQ(src.stats().overtaken.load(), 1u);  // the stalled lane, cancelled
+  EXPECT_EQ(src.stats().stalled.load(), 1u);    // ... for stalling: its server is backed off briefly
+  const auto backoff = src.ServersInBackoff();
+  ASSERT_EQ(backoff.size(), 1u);
+  EXPECT_NE(good_.Url("/").find(backoff[0].first), std::string::npos);
+  EXPECT_LE(backoff[0].second, 1.0);  // a second: stalling is not failing (no doubling)
   EXPECT_LT(took, 30.0);  // not the transfer's own timeout
 }
 

@@ -69,6 +69,7 @@ class Sim {
       r.pos = to;
     }
     for (PiecePlan::LaneId id : plan_.TakeSuperseded()) {
+      stalled_ += plan_.stalled(id) ? 1 : 0;
       plan_.Ended(id, false);
       lanes_.erase(id);
       ++superseded_;
@@ -114,6 +115,7 @@ class Sim {
   std::vector<PiecePlan::Work> started_;
   std::map<size_t, uint64_t> per_server_;
   size_t superseded_ = 0;
+  size_t stalled_ = 0;  // of them, cut for stalling
   uint64_t direct_ = 0;  // bytes the plan passed straight through
   double now_ = 0;
 };
@@ -185,12 +187,33 @@ TEST(PiecePlan, ALaneThatNeverSendsIsTakenOverNotRaced) {
   EXPECT_TRUE(sim.Exact());
   ASSERT_EQ(sim.started_.size(), 2u);
   EXPECT_TRUE(sim.started_[1].takeover);
+  // 2 MiB is more than late_race_max: a race would duplicate much, so the
+  // lane got until stall_s before anyone else started on it.
+  EXPECT_FALSE(sim.started_[1].late);
   EXPECT_EQ(sim.plan_.takeovers(), 1u);
   EXPECT_EQ(sim.superseded_, 1u);
+  EXPECT_EQ(sim.stalled_, 1u);  // its server is stalling, not merely slower
   // Cancelled when the new lane started, not when it finished: the sim
   // ends it in the step the new lane starts.
   EXPECT_EQ(sim.per_server_[0], 0u);
   EXPECT_LT(t, 1.0 + 0.05 + 0.5);  // stall_s + its expected first byte + the good server's time
+}
+
+TEST(PiecePlan, ASmallSliceLateForItsFirstByteIsRacedBeforeItCountsAsStalled) {
+  // 512 KiB (a reader may be waiting on it): no first byte late_s (0.3 s)
+  // past the server's usual 0.05 s, so the idle server races it then, not
+  // after stall_s; the late lane, still silent when the race wins, counts
+  // as stalled.
+  Sim sim(MiB / 2, {{.bps = 10e6, .stalls = true}, {.bps = 10e6}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  ASSERT_EQ(sim.started_.size(), 2u);
+  EXPECT_TRUE(sim.started_[1].hedge);
+  EXPECT_TRUE(sim.started_[1].late);
+  EXPECT_FALSE(sim.started_[1].takeover);
+  EXPECT_EQ(sim.stalled_, 1u);
+  EXPECT_LT(t, 0.05 + 0.3 + 0.02 + 0.05 + 0.06);  // late + a step + its first byte + 512 KiB
 }
 
 TEST(PiecePlan, ASlowButMovingLaneIsRacedByAMuchFasterIdleServer) {
@@ -202,6 +225,7 @@ TEST(PiecePlan, ASlowButMovingLaneIsRacedByAMuchFasterIdleServer) {
   EXPECT_EQ(sim.plan_.hedges(), 1u);
   EXPECT_EQ(sim.plan_.takeovers(), 0u);  // it was moving: a race
   EXPECT_EQ(sim.superseded_, 1u);
+  EXPECT_EQ(sim.stalled_, 0u);  // it lost a race: slower, not stalling
   EXPECT_EQ(sim.started_[0].server, 0u);
   EXPECT_LT(t, 1.3);  // the slow one alone: 2.1 s
 }

@@ -73,6 +73,17 @@ TEST(ServerScores, AServerWithALongQueueLosesTheNextSliceToAnIdleOne) {
   EXPECT_EQ(Ordered(s, both, size, backlog)[0], "http://near");  // 2.6 s: near's 2.5 s is better
 }
 
+TEST(ServerScores, ANewDownloadsFirstByteWaitsForNoBacklog) {
+  // Downloads share the uplink side by side: what is queued there delays a
+  // new one's last byte, not its first.
+  ServerScores s;
+  Measure(s, "http://a", 10 * MB, 0.04);
+  s.Began("http://a");
+  const ServerScores::Backlog backlog = {{"http://a", 40 << 20}};
+  EXPECT_DOUBLE_EQ(s.ExpectedSeconds("http://a", 0, backlog), 0.04);
+  EXPECT_GT(s.ExpectedSeconds("http://a", 1, backlog), 2.0);
+}
+
 TEST(ServerScores, SmallSlicesGoWhereTheFirstByteComesSoonest) {
   ServerScores s;
   Measure(s, "http://far-fat", 100 * MB, 0.2);
