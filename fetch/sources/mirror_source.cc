@@ -261,7 +261,9 @@ std::vector<SliceFetchServer> MirrorSource::FetchServers(const std::vector<Candi
     SliceFetchServer s;
     s.url = c.url;
     s.plan.tier = tier;
-    s.plan.refuses_ranges = scores_.Get(ServerKey(c.url)).refuses_ranges;
+    const ServerScore score = scores_.Get(ServerKey(c.url));
+    s.plan.refuses_ranges = score.refuses_ranges;
+    s.plan.measured = score.per_connection_bps > 0;
     out.push_back(std::move(s));
   }
   return out;

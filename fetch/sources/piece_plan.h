@@ -76,6 +76,11 @@ struct PiecePlanOptions {
 struct PieceServer {
   int tier = 0;               // 0 first; higher tiers only when all lower ones are dead
   bool refuses_ranges = false;
+  // Its estimates come from measured downloads. An unmeasured server's are
+  // a guess (as good as the best known): it gets work only as the first
+  // server (the caller chose to probe it) or while no measured server of
+  // its tier is alive, and no piece is left to it on that guess.
+  bool measured = true;
 };
 
 class PiecePlan {
@@ -173,6 +178,8 @@ class PiecePlan {
   };
 
   bool Eligible(size_t server) const;
+  // A measured server of `tier` is alive.
+  bool MeasuredAlive(int tier) const;
   int BestTier() const;
   // How long `lane` may go without bytes before it counts as stalled.
   double StallAfter(const Lane& lane) const;

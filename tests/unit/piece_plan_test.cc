@@ -22,6 +22,7 @@ struct SimServer {
   double stall_from = 1e9;  // stops sending at this time
   bool refuses_ranges = false;
   double claimed_bps = 0;  // what its scores say (0: bps)
+  bool unmeasured = false;  // its scores are a guess
 };
 
 // Runs a plan to its end with servers asked in list order every tick.
@@ -33,7 +34,7 @@ class Sim {
   }
   static std::vector<PieceServer> PlanServers(const std::vector<SimServer>& s) {
     std::vector<PieceServer> out;
-    for (const SimServer& x : s) out.push_back(PieceServer{0, x.refuses_ranges});
+    for (const SimServer& x : s) out.push_back(PieceServer{0, x.refuses_ranges, !x.unmeasured});
     return out;
   }
   PiecePlan::Estimator Estimate() {
@@ -315,6 +316,35 @@ TEST(PiecePlan, OnlyTheBestTierGetsWorkUntilItIsDead) {
   const PiecePlan::LaneId id = plan.Start(*w, 0);
   plan.Ended(id, /*server_dead=*/true);
   EXPECT_TRUE(plan.Next(0, 0, est));
+}
+
+TEST(PiecePlan, AnUnmeasuredServerTakesNoPieceFromMeasuredOnesOnItsGuess) {
+  // Its guess says 50 MB/s; large slices are not probes.
+  Sim sim(40 * MiB, {{.bps = 10e6}, {.bps = 1e6, .claimed_bps = 50e6, .unmeasured = true}});
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.per_server_[1], 0u);
+  // Nor is a small slice left to it by the measured server listed first.
+  Sim small(MiB / 2, {{.bps = 10e6}, {.bps = 1e6, .claimed_bps = 50e6, .unmeasured = true}});
+  small.RunToEnd();
+  ASSERT_EQ(small.started_.size(), 1u);
+  EXPECT_EQ(small.started_[0].server, 0u);
+}
+
+TEST(PiecePlan, UnmeasuredServersWorkWhenChosenOrWhenNothingIsMeasured) {
+  // Listed first: the caller chose to probe it.
+  Sim probe(MiB / 2, {{.bps = 10e6, .unmeasured = true}, {.bps = 10e6}});
+  probe.RunToEnd();
+  ASSERT_FALSE(probe.started_.empty());
+  EXPECT_EQ(probe.started_[0].server, 0u);
+  // A fresh mount: every server a guess, all of them share the pieces.
+  Sim fresh(40 * MiB, {{.bps = 10e6, .unmeasured = true}, {.bps = 10e6, .unmeasured = true}});
+  fresh.RunToEnd();
+  ASSERT_TRUE(fresh.plan_.Complete());
+  EXPECT_TRUE(fresh.Exact());
+  EXPECT_GT(fresh.per_server_[0], 0u);
+  EXPECT_GT(fresh.per_server_[1], 0u);
 }
 
 TEST(PiecePlan, ASmallSliceGoesToTheIdleServerThatIsFasterThoughListedLater) {
