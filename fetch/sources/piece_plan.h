@@ -17,7 +17,11 @@
 //    piece's other lanes are cancelled when it is complete. A stalled lane
 //    (nothing for stall_s) is not raced but taken over: it is cancelled
 //    when the new lane starts, so it does not hold a connection slot while
-//    the new one waits for one.
+//    the new one waits for one. A small piece whose lanes are all late for
+//    their first byte (late_s) is raced at once, before the stall rule;
+//  - stalled(): which cancelled lanes were cut for stalling (taken over,
+//    shed, or beaten by a race they were late for, with nothing sent), so
+//    the caller can tell a stalling server from a slower one.
 // Every lane's position in its piece is at most the piece's `filled`, so a
 // piece is always one contiguous run of bytes from its start: a lane's
 // bytes below `filled` are dropped, the rest extend it.
