@@ -340,7 +340,12 @@ bool Downloader::StartOne(std::unique_ptr<Transfer>& t) {
   set(CURLOPT_SSL_VERIFYPEER, 1L);
   set(CURLOPT_SSL_VERIFYHOST, 2L);
   if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
-  set(CURLOPT_PIPEWAIT, 1L);
+  // Over https a server may speak HTTP/2: wait for the first connection's
+  // answer and multiplex on it. Plain http is HTTP/1.1 here, and there
+  // PIPEWAIT parks every further transfer to a server not yet seen until the
+  // first one ends (curl 7.88; for good where the server closes each
+  // connection).
+  if (UriScheme(t->req.url) == "https") set(CURLOPT_PIPEWAIT, 1L);
   set(CURLOPT_TCP_KEEPALIVE, 1L);
   if (t->req.range) {
     t->range_spec = std::to_string(t->req.range->begin) + "-" + std::to_string(t->req.range->end - 1);

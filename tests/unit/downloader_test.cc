@@ -511,6 +511,27 @@ TEST_F(DownloaderTest, UrgentTransfersStartBeforeQueuedOthers) {
   EXPECT_EQ(order, (std::vector<int>{3, 4, 0, 1, 2}));
 }
 
+// Two transfers to a plain HTTP server not seen before run at once: the
+// second does not wait for the first to end (curl's PIPEWAIT would park
+// it until then, waiting to learn whether the server multiplexes).
+TEST_F(DownloaderTest, TransfersToAFreshHttpServerRunAtOnce) {
+  WriteFile(server_.root() / "slow" / "a.bin", big_);
+  WriteFile(server_.root() / "slow" / "b.bin", big_);
+  StartServer({"/slow/*=slow:1500000"});  // about 2 s each
+  auto d = MakeDownloader();
+  auto a = std::make_shared<Outcome>(), b = std::make_shared<Outcome>();
+  d->Submit(a->Wire(Req(server_.Url("/slow/a.bin")), a));
+  d->Submit(b->Wire(Req(server_.Url("/slow/b.bin")), b));
+  ASSERT_NO_FATAL_FAILURE(WaitForRequests(server_, "/slow/b.bin", 1));
+  {
+    std::lock_guard<std::mutex> lock(a->mu);
+    EXPECT_EQ(a->done_calls, 0) << "the second request reached the server only after the first ended";
+  }
+  ASSERT_TRUE(a->Wait());
+  ASSERT_TRUE(b->Wait());
+  EXPECT_TRUE(a->body == big_ && b->body == big_);
+}
+
 TEST_F(DownloaderTest, DestructorCancelsEverythingInFlight) {
   for (int i = 0; i < 10; ++i) WriteFile(server_.root() / "stall" / (std::to_string(i) + ".bin"), small_);
   StartServer({"/stall/*=stall:300"});
