@@ -454,17 +454,19 @@ class Bench:
         self.add("dvd_remount", t)
 
     # ------------------------------------------------------------ nginx
-    def serve_www(self, n):
-        """nginx on n free ports serving the tree, the ISO and the template."""
+    def serve_www(self, n, closing=0):
+        """nginx on n free ports serving the tree, the ISO and the template,
+        and on `closing` more that close each connection (no keep-alive)."""
         www = os.path.join(self.work, "www")
         if not os.path.isdir(www):
             os.makedirs(www)
             os.symlink(self.tree, os.path.join(www, "tree"))
             os.symlink(self.iso, os.path.join(www, "bench.iso"))
             os.symlink(self.template, os.path.join(www, "bench.template"))
-        ports = [free_port() for _ in range(n)]
+        ports = [free_port() for _ in range(n + closing)]
         conf = os.path.join(self.work, "nginx.conf")
-        servers = "".join(f"  server {{ listen 127.0.0.1:{p}; root {www}; }}\n" for p in ports)
+        servers = "".join(f"  server {{ listen 127.0.0.1:{p}; root {www};{' keepalive_timeout 0;' if i >= n else ''} }}\n"
+                          for i, p in enumerate(ports))
         with open(conf, "w") as f:
             f.write(f"user root; daemon off; worker_processes 2; pid {self.work}/nginx.pid;\n"
                     f"error_log {self.work}/nginx-error.log;\nevents {{ worker_connections 1024; }}\n"
@@ -654,8 +656,8 @@ class Bench:
     # ------------------------------------------------------------ figure 3
     def fig3(self):
         log("== figure 3: cold from local nginx mirrors")
-        www, ports, nginx = self.serve_www(4)
-        proxies = [free_port() for _ in range(4)]
+        www, ports, nginx = self.serve_www(4, closing=1)  # ports[4]: no keep-alive
+        proxies = [free_port() for _ in range(5)]
         for lp, up in zip(proxies, ports):
             pr = self.s.popen(["/usr/bin/python3", os.path.join(HERE, "delay_proxy.py"), "--listen-port", str(lp),
                                "--upstream-port", str(up), "--delay-ms", str(self.a.rtt_ms)],
@@ -669,8 +671,9 @@ class Bench:
         scenarios = [
             ("net", ports[:1], True),
             ("lat", proxies[:1], True),
-            ("net4", ports, False),
-            ("lat4", proxies, False),
+            ("net4", ports[:4], False),
+            ("lat4", proxies[:4], False),
+            ("latclose", proxies[4:], False),
         ]
         for tag, sp, with_others in scenarios:
             url = write_jigdo(f"{tag}.jigdo", sp)
@@ -754,7 +757,8 @@ def table(b):
     speed("first-ever mount", "jfs_first", "jigdo_file", "> 1×", ge(1.0), 1, "jigdo-file make-image")
     speed("re-read, kernel page cache warm", "jfs_warm", "cat_warm", "≥ 0.9×", ge(0.9), 2, "cat original (warm)")
     names = {"net": "loopback, 1 mirror", "lat": f"+{b.a.rtt_ms} ms RTT, 1 mirror", "net4": "loopback, 4 mirrors",
-             "lat4": f"+{b.a.rtt_ms} ms RTT, 4 mirrors"}
+             "lat4": f"+{b.a.rtt_ms} ms RTT, 4 mirrors",
+             "latclose": f"+{b.a.rtt_ms} ms RTT, 1 mirror without keep-alive"}
     for tag, name in names.items():
         speed(f"cold, {name} (mount + read)", f"{tag}_jfs", f"{tag}_curl", "≥ 0.87× (time ≤ 1.15×)", ge(1 / 1.15), 3,
               "curl")

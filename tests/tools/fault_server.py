@@ -29,6 +29,8 @@ Faults: PATTERN is an fnmatch glob on the decoded request path ("/a.iso",
                          Content-Length included
   nolength               no Content-Length: the body ends when the
                          connection closes (HTTP/1.0 style)
+  close[:BYTES_PER_SEC]  "Connection: close" after each answer (a server
+                         without keep-alive); with a rate, trickled as slow
   redirect-loop          302 to the same path
   redirect:/OTHER/PATH   302 to another path (or to a full URL:
                          redirect:http://HOST:PORT/PATH)
@@ -275,6 +277,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         else:
+            if name == "close":
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.send_header("Content-Length", str(len(data)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
@@ -299,7 +304,7 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
             self.close_connection = True
             return
-        if name == "slow":
+        if name == "slow" or (name == "close" and arg):
             rate = max(1, int(arg or 1024))
             step = max(1, rate // 10)
             for i in range(0, len(data), step):

@@ -532,6 +532,34 @@ TEST_F(DownloaderTest, TransfersToAFreshHttpServerRunAtOnce) {
   EXPECT_TRUE(a->body == big_ && b->body == big_);
 }
 
+// A server that closes every connection (no keep-alive) still gets its
+// transfers at once, not one after another: four slow ones all reach it
+// before the first has ended. (With PIPEWAIT on plain http, curl waited
+// on each new connection in turn to learn whether it multiplexes.)
+TEST_F(DownloaderTest, ServerWithoutKeepAliveGetsTransfersInParallel) {
+  for (int i = 0; i < 4; ++i) WriteFile(server_.root() / "c" / (std::to_string(i) + ".bin"), big_);
+  StartServer({"/c/*=close:1500000"});  // about 2 s each
+  auto d = MakeDownloader();
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 4; ++i) {
+    auto o = std::make_shared<Outcome>();
+    d->Submit(o->Wire(Req(server_.Url("/c/" + std::to_string(i) + ".bin")), o));
+    outcomes.push_back(o);
+  }
+  for (int i = 0; i < 4; ++i) ASSERT_NO_FATAL_FAILURE(WaitForRequests(server_, "/c/" + std::to_string(i) + ".bin", 1));
+  int ended = 0;
+  for (auto& o : outcomes) {
+    std::lock_guard<std::mutex> lock(o->mu);
+    ended += o->done_calls;
+  }
+  EXPECT_EQ(ended, 0) << "a request reached the server only after another had ended";
+  for (auto& o : outcomes) {
+    ASSERT_TRUE(o->Wait());
+    EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
+    EXPECT_TRUE(o->body == big_);
+  }
+}
+
 TEST_F(DownloaderTest, DestructorCancelsEverythingInFlight) {
   for (int i = 0; i < 10; ++i) WriteFile(server_.root() / "stall" / (std::to_string(i) + ".bin"), small_);
   StartServer({"/stall/*=stall:300"});
