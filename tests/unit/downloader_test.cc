@@ -532,21 +532,17 @@ TEST_F(DownloaderTest, TransfersToAFreshHttpServerRunAtOnce) {
   EXPECT_TRUE(a->body == big_ && b->body == big_);
 }
 
-// A server that closes every connection (no keep-alive) still gets its
-// transfers at once, not one after another: four slow ones all reach it
-// before the first has ended. (With PIPEWAIT on plain http, curl waited
-// on each new connection in turn to learn whether it multiplexes.)
-TEST_F(DownloaderTest, ServerWithoutKeepAliveGetsTransfersInParallel) {
-  for (int i = 0; i < 4; ++i) WriteFile(server_.root() / "c" / (std::to_string(i) + ".bin"), big_);
-  StartServer({"/c/*=close:1500000"});  // about 2 s each
-  auto d = MakeDownloader();
+// Submits four transfers of /c/0.bin .. /c/3.bin (big_, slow) at once and
+// checks that all four reach `server` before any has ended, and that each
+// arrives exact.
+void ExpectFourAtOnce(Downloader& d, FaultServer& server, const std::string& big) {
   std::vector<std::shared_ptr<Outcome>> outcomes;
   for (int i = 0; i < 4; ++i) {
     auto o = std::make_shared<Outcome>();
-    d->Submit(o->Wire(Req(server_.Url("/c/" + std::to_string(i) + ".bin")), o));
+    d.Submit(o->Wire(Req(server.Url("/c/" + std::to_string(i) + ".bin")), o));
     outcomes.push_back(o);
   }
-  for (int i = 0; i < 4; ++i) ASSERT_NO_FATAL_FAILURE(WaitForRequests(server_, "/c/" + std::to_string(i) + ".bin", 1));
+  for (int i = 0; i < 4; ++i) ASSERT_NO_FATAL_FAILURE(WaitForRequests(server, "/c/" + std::to_string(i) + ".bin", 1));
   int ended = 0;
   for (auto& o : outcomes) {
     std::lock_guard<std::mutex> lock(o->mu);
@@ -556,8 +552,32 @@ TEST_F(DownloaderTest, ServerWithoutKeepAliveGetsTransfersInParallel) {
   for (auto& o : outcomes) {
     ASSERT_TRUE(o->Wait());
     EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
-    EXPECT_TRUE(o->body == big_);
+    EXPECT_TRUE(o->body == big);
   }
+}
+
+// A server that closes every connection (no keep-alive) still gets its
+// transfers at once, not one after another: four slow ones all reach it
+// before the first has ended. (With PIPEWAIT on plain http, curl waited
+// on each new connection in turn to learn whether it multiplexes.)
+TEST_F(DownloaderTest, ServerWithoutKeepAliveGetsTransfersInParallel) {
+  for (int i = 0; i < 4; ++i) WriteFile(server_.root() / "c" / (std::to_string(i) + ".bin"), big_);
+  StartServer({"/c/*=close:1500000"});  // about 2 s each
+  auto d = MakeDownloader();
+  ExpectFourAtOnce(*d, server_, big_);
+}
+
+// Over https PIPEWAIT stays: curl learns from the TLS handshake (ALPN)
+// that a server will not multiplex, so transfers to a fresh https server
+// that closes every connection still run at once.
+TEST_F(DownloaderTest, HttpsServerWithoutKeepAliveGetsTransfersInParallel) {
+  FaultServer tls;
+  for (int i = 0; i < 4; ++i) WriteFile(tls.root() / "c" / (std::to_string(i) + ".bin"), big_);
+  ASSERT_NO_FATAL_FAILURE(tls.Start({"/c/*=close:1500000"}, /*tls=*/true));
+  DownloaderOptions opts;
+  opts.ca_file = tls.ca_file();
+  auto d = MakeDownloader(opts);
+  ExpectFourAtOnce(*d, tls, big_);
 }
 
 TEST_F(DownloaderTest, DestructorCancelsEverythingInFlight) {
