@@ -51,9 +51,11 @@ bool PiecePlan::Eligible(size_t server) const {
   return !s.dead && !s.busy && s.info.tier == BestTier();
 }
 
-bool PiecePlan::MeasuredAlive(int tier) const {
+bool PiecePlan::OnlyAGuess(size_t server) const {
+  const Server& me = servers_[server];
+  if (me.info.measured || server == 0) return false;
   for (const Server& s : servers_) {
-    if (!s.dead && s.info.tier == tier && s.info.measured) return true;
+    if (!s.dead && s.info.tier == me.info.tier && s.info.measured) return true;
   }
   return false;
 }
@@ -100,8 +102,7 @@ void PiecePlan::Supersede(LaneId id, bool stalled) {
 std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const Estimator& estimate) const {
   if (server >= servers_.size() || !Eligible(server) || running() >= options_.max_lanes) return std::nullopt;
   const Server& me = servers_[server];
-  // A guess is not enough to take work from measured servers.
-  if (!me.info.measured && server != 0 && MeasuredAlive(me.info.tier)) return std::nullopt;
+  if (OnlyAGuess(server)) return std::nullopt;
   // A free piece: nobody on it, not complete, within the window.
   for (size_t i = front_; i < pieces_.size(); ++i) {
     const Piece& p = pieces_[i];
@@ -118,7 +119,7 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
     for (size_t o = 0; o < servers_.size(); ++o) {
       const Server& s = servers_[o];
       if (o == server || s.dead || s.info.tier != me.info.tier || (ranged && s.refuses_ranges)) continue;
-      if (!s.info.measured && o != 0 && MeasuredAlive(s.info.tier)) continue;  // it would not take it
+      if (OnlyAGuess(o)) continue;  // it would not take it
       double busy_for = 0;
       for (const Lane& l : lanes_) {
         if (l.running && l.server == o) busy_for = std::max(busy_for, LaneEta(l, now, estimate));

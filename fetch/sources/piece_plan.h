@@ -182,8 +182,9 @@ class PiecePlan {
   };
 
   bool Eligible(size_t server) const;
-  // A measured server of `tier` is alive.
-  bool MeasuredAlive(int tier) const;
+  // The server is not measured, not the one chosen to probe (index 0), and
+  // a measured server of its tier is alive: its guess takes no work.
+  bool OnlyAGuess(size_t server) const;
   int BestTier() const;
   // How long `lane` may go without bytes before it counts as stalled.
   double StallAfter(const Lane& lane) const;

@@ -273,13 +273,10 @@ class Handler(BaseHTTPRequestHandler):
         for k, v in headers:
             self.send_header(k, v)
         self.send_header("Content-Type", "application/octet-stream")
-        if name == "nolength":
+        if name in ("nolength", "close"):
             self.send_header("Connection", "close")
             self.close_connection = True
-        else:
-            if name == "close":
-                self.send_header("Connection", "close")
-                self.close_connection = True
+        if name != "nolength":
             self.send_header("Content-Length", str(len(data)))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
