@@ -43,14 +43,19 @@ Md5BatcherStats Md5Batcher::stats() const {
 }
 
 Result<Digest> Md5Batcher::Hash(const Md5Stream& stream, const FetchContext& ctx) {
-  std::unique_lock<std::mutex> lock(mu_);
-  auto job = std::make_shared<Job>(&stream, next_id_++);
-  lock.unlock();
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    job = std::make_shared<Job>(&stream, next_id_++);
+  }
   auto wake = ctx.OnCancel([this, job] {
     std::lock_guard<std::mutex> l(mu_);
     job->wake.notify_all();
   });
-  lock.lock();
+  // Declared after `wake`, so released before it unsubscribes: the
+  // wake-up takes mu_ while the signal holds its own lock (OneShotSignal's
+  // REQUIRES), and unsubscribing under mu_ deadlocked against a Fire().
+  std::unique_lock<std::mutex> lock(mu_);
   ++stats_.jobs;
   queued_.push_back(job);
   for (;;) {
