@@ -10,6 +10,8 @@ namespace {
 constexpr double kNever = std::numeric_limits<double>::infinity();
 // Lanes racing on one piece, at most.
 constexpr size_t kMaxLanesPerPiece = 3;
+// Lanes one server runs at once for one slice, at most (see Next).
+constexpr size_t kMaxLanesPerServer = 4;
 
 }  // namespace
 
@@ -48,7 +50,7 @@ int PiecePlan::BestTier() const {
 
 bool PiecePlan::Eligible(size_t server) const {
   const Server& s = servers_[server];
-  return !s.dead && !s.busy && s.info.tier == BestTier();
+  return !s.dead && s.info.tier == BestTier();
 }
 
 bool PiecePlan::OnlyAGuess(size_t server) const {
@@ -64,6 +66,14 @@ size_t PiecePlan::running() const {
   size_t n = 0;
   for (const Lane& l : lanes_) n += l.running ? 1 : 0;
   return n;
+}
+
+double PiecePlan::BusyFor(size_t server, double now, const Estimator& estimate) const {
+  double busy_for = 0;
+  for (const Lane& l : lanes_) {
+    if (l.running && l.server == server) busy_for = std::max(busy_for, LaneEta(l, now, estimate));
+  }
+  return busy_for;
 }
 
 double PiecePlan::StallAfter(const Lane& lane) const {
@@ -103,32 +113,80 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
   if (server >= servers_.size() || !Eligible(server) || running() >= options_.max_lanes) return std::nullopt;
   const Server& me = servers_[server];
   if (OnlyAGuess(server)) return std::nullopt;
-  // A free piece: nobody on it, not complete, within the window.
+  // A server busy here takes another piece only to keep its pipe full: its
+  // lanes will have brought their bytes before a new request's first byte
+  // would come (a far server would otherwise sit idle for a round trip
+  // between pieces). It races nothing.
+  if (me.lanes > 0 &&
+      (me.lanes >= kMaxLanesPerServer || BusyFor(server, now, estimate) > estimate(server, 0))) {
+    return std::nullopt;
+  }
+  // The free pieces: nobody on them, not complete, within the window.
+  std::vector<size_t> free;
   for (size_t i = front_; i < pieces_.size(); ++i) {
     const Piece& p = pieces_[i];
     if (p.lanes > 0 || p.filled == p.end) continue;
     if (i != front_ && p.begin >= taken_ + options_.window) break;
-    const bool ranged = !(pieces_.size() == 1 && p.filled == 0);
-    if (ranged && me.refuses_ranges) break;
-    const uint64_t left = p.end - p.filled;
-    // Earliest completion: leave the piece to another server of this tier
-    // that would have it sooner, even after finishing what it fetches here
-    // now (it takes the next free piece then). A slow mirror thus gets a
-    // piece only when the fast ones are that far behind.
-    const double mine = estimate(server, left);
+    free.push_back(i);
+  }
+  if (!free.empty()) {
+    // Only a plan of one piece has an unranged one (its only piece).
+    const bool ranged = !(pieces_.size() == 1 && pieces_[free[0]].filled == 0);
+    auto work = [&](size_t i) -> std::optional<Work> {
+      const Piece& p = pieces_[i];
+      if (ranged && me.refuses_ranges) return std::nullopt;
+      return Work{server, i, p.filled, p.end, ranged, false};
+    };
+    // The others of this tier that would take a piece, and when each could
+    // have its first byte of a new one in (a server whose lanes here can
+    // be followed by another starts a round trip before they end).
+    std::vector<std::pair<size_t, double>> others;
     for (size_t o = 0; o < servers_.size(); ++o) {
       const Server& s = servers_[o];
       if (o == server || s.dead || s.info.tier != me.info.tier || (ranged && s.refuses_ranges)) continue;
       if (OnlyAGuess(o)) continue;  // it would not take it
-      double busy_for = 0;
-      for (const Lane& l : lanes_) {
-        if (l.running && l.server == o) busy_for = std::max(busy_for, LaneEta(l, now, estimate));
-      }
-      if (busy_for + estimate(o, left) < mine) return std::nullopt;
+      const double busy = BusyFor(o, now, estimate);
+      const bool follows = s.lanes > 0 && s.lanes < kMaxLanesPerServer;
+      others.emplace_back(o, follows ? std::max(0.0, busy - estimate(o, 0)) : busy);
     }
-    return Work{server, i, p.filled, p.end, ranged, false};
+    // Earliest completion: leave the first free piece to another server
+    // that would have it sooner, even after finishing what it fetches here
+    // now (it takes the next free piece then).
+    const uint64_t left = pieces_[free[0]].end - pieces_[free[0]].filled;
+    const double mine = estimate(server, left);
+    bool sooner = false;
+    for (const auto& [o, starts] : others) sooner = sooner || starts + estimate(o, left) < mine;
+    if (!sooner) return work(free[0]);
+    // A slower server still takes the last free piece (the one a reader
+    // needs last) when it would have it before the others, each taking
+    // the next free piece as it can, would have brought them all. A slow
+    // mirror thus gets a piece only when the fast ones are that far behind.
+    std::vector<std::pair<size_t, double>> at = others;  // when each would have its pieces in
+    std::vector<bool> fetching(others.size(), false);
+    double others_done = 0;
+    for (size_t i : free) {
+      const uint64_t n = pieces_[i].end - pieces_[i].filled;
+      size_t best = 0;
+      double best_at = kNever;
+      for (size_t k = 0; k < at.size(); ++k) {
+        const size_t o = at[k].first;
+        // Its first piece pays the time to first byte; the next follow on.
+        const double done = at[k].second + (fetching[k] ? estimate(o, 2 * n) - estimate(o, n) : estimate(o, n));
+        if (done < best_at) {
+          best = k;
+          best_at = done;
+        }
+      }
+      if (best_at == kNever) break;
+      at[best].second = best_at;
+      fetching[best] = true;
+      others_done = std::max(others_done, best_at);
+    }
+    const Piece& last = pieces_[free.back()];
+    if (free.size() > 1 && estimate(server, last.end - last.filled) < others_done) return work(free.back());
+    return std::nullopt;
   }
-  if (!options_.hedge || me.refuses_ranges) return std::nullopt;
+  if (!options_.hedge || me.refuses_ranges || me.lanes > 0) return std::nullopt;
   // No free piece: race the running lane expected to take longest, if this
   // server would be done much sooner.
   std::optional<Work> best;
@@ -166,7 +224,7 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
   lane.started = now;
   lanes_.push_back(lane);
   ++pieces_[work.piece].lanes;
-  servers_[work.server].busy = true;
+  ++servers_[work.server].lanes;
   if (work.hedge) ++hedges_;
   for (LaneId other = 0; other + 1 < lanes_.size(); ++other) {
     Lane& l = lanes_[other];
@@ -231,7 +289,7 @@ void PiecePlan::Ended(LaneId id, bool server_dead, bool refused_range) {
   lane.running = false;
   --pieces_[lane.piece].lanes;
   Server& s = servers_[lane.server];
-  s.busy = false;
+  --s.lanes;
   if (refused_range) s.refuses_ranges = true;
   // A server that cannot do ranges is no help once pieces are in play.
   if (server_dead || refused_range) s.dead = true;

@@ -7,7 +7,8 @@
 // The slice [0, size) is cut into pieces (one piece if it is small). A
 // lane is one transfer from one server, over a range of one piece:
 //  - a fresh piece is fetched whole by one lane (by HTTP Range unless the
-//    plan has a single piece and nothing of it is in yet);
+//    plan has a single piece and nothing of it is in yet); a server starts
+//    its next piece a round trip before its running lane ends;
 //  - a lane that fails leaves its piece at what it got (`filled`): the next
 //    lane resumes there (Range), from another server;
 //  - hedging: when no piece is free, an idle server starts a second lane on
@@ -53,8 +54,11 @@ struct PiecePlanOptions {
   uint64_t piece_size = uint64_t{4} << 20;
   // Pieces start at most this far past the first byte not yet taken.
   uint64_t window = uint64_t{32} << 20;
-  // Lanes running at once for one slice (one per server).
-  size_t max_lanes = 6;
+  // Lanes running at once for one slice. A server runs one, and starts
+  // the next free piece while it still runs (at most 4 at once) only when
+  // its lanes will be done before the new one's first byte: a far server
+  // keeps its pipe full instead of idling a round trip between pieces.
+  size_t max_lanes = 8;
   // A second lane starts on a piece when its running lane needs more than
   // hedge_factor times what an idle server would, and at least
   // hedge_min_gain_s longer.
@@ -108,10 +112,10 @@ class PiecePlan {
 
   PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanOptions options = {});
 
-  // What `server` should fetch now, or nothing (it runs a lane here
-  // already, is dead, of a lower tier, another server would finish the
-  // next free piece sooner even after its current one, or no running lane
-  // is slow enough to race).
+  // What `server` should fetch now, or nothing (its lanes here will not be
+  // done before a new one's first byte would come, it is dead, of a lower
+  // tier, another server would finish the next free piece sooner even
+  // after its current one, or no running lane is slow enough to race).
   std::optional<Work> Next(size_t server, double now, const Estimator& estimate) const;
   LaneId Start(const Work& work, double now);
   // `bytes` arrived on `lane`, continuing where it was. Returns the part
@@ -177,7 +181,7 @@ class PiecePlan {
     PieceServer info;
     bool dead = false;
     bool refuses_ranges = false;
-    bool busy = false;            // runs a lane here
+    size_t lanes = 0;             // running lanes here
     bool contributed = false;
   };
 
@@ -186,6 +190,8 @@ class PiecePlan {
   // a measured server of its tier is alive: its guess takes no work.
   bool OnlyAGuess(size_t server) const;
   int BestTier() const;
+  // Seconds until the server's running lanes here are expected to be done.
+  double BusyFor(size_t server, double now, const Estimator& estimate) const;
   // How long `lane` may go without bytes before it counts as stalled.
   double StallAfter(const Lane& lane) const;
   // Seconds until `lane` is expected to have brought its piece's remaining

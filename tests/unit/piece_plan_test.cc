@@ -52,13 +52,21 @@ class Sim {
         started_.push_back(*w);
       }
     }
+    std::map<size_t, size_t> running;
+    for (const auto& [id, r] : lanes_) ++running[r.work.server];
+    for (const auto& [server, n] : running) most_lanes_[server] = std::max(most_lanes_[server], n);
     plan_.ShedStalled(now_, Estimate());
     if (plan_.Stuck(now_, Estimate())) return false;
     now_ += dt;
+    // A server's rate is shared by its lanes that are past their first byte.
+    std::map<size_t, int> sending;
+    for (const auto& [id, r] : lanes_) {
+      if (now_ >= r.since + servers_[r.work.server].ttfb) ++sending[r.work.server];
+    }
     for (auto& [id, r] : lanes_) {
       const SimServer& sv = servers_[r.work.server];
       if (sv.stalls || now_ < r.since + sv.ttfb || now_ >= sv.stall_from) continue;
-      const double to = std::min<double>(static_cast<double>(r.work.end), r.pos + sv.bps * dt);
+      const double to = std::min<double>(static_cast<double>(r.work.end), r.pos + sv.bps * dt / sending[r.work.server]);
       const auto from = static_cast<uint64_t>(r.pos), upto = static_cast<uint64_t>(to);
       if (upto > from) {
         const std::span<const uint8_t> direct =
@@ -115,6 +123,7 @@ class Sim {
   std::map<PiecePlan::LaneId, Running> lanes_;
   std::vector<PiecePlan::Work> started_;
   std::map<size_t, uint64_t> per_server_;
+  std::map<size_t, size_t> most_lanes_;  // per server, lanes at once
   size_t superseded_ = 0;
   size_t stalled_ = 0;  // of them, cut for stalling
   uint64_t direct_ = 0;  // bytes the plan passed straight through
@@ -148,6 +157,35 @@ TEST(PiecePlan, ALargeSliceGoesToTheServersThatFinishItsPiecesFirst) {
   EXPECT_GT(sim.per_server_[3], sim.per_server_[2]);
   // The fast server alone: 2.6 s; the two: 1.75 s.
   EXPECT_LT(t, 2.2);
+}
+
+TEST(PiecePlan, AFarServerStartsItsNextPieceARoundTripEarly) {
+  // 80 MiB from a server 250 ms away with a 30 MB/s uplink, beside a near
+  // 5 MB/s one. One lane at a time, the far one idles a round trip per
+  // 4 MiB piece (0.25 + 0.14 s each: 10.7 MB/s, 16 MB/s with the near
+  // one: 5.3 s). Asking for its next piece a round trip before its lane
+  // ends keeps its uplink full: about 30 + 5 MB/s.
+  Sim sim(80 * MiB, {{.bps = 30e6, .ttfb = 0.25}, {.bps = 5e6, .ttfb = 0.01}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_LT(t, 3.6) << "far " << sim.per_server_[0] << " near " << sim.per_server_[1];
+  EXPECT_GE(sim.most_lanes_[0], 2u);
+  EXPECT_LE(sim.most_lanes_[0], 4u);
+  EXPECT_GT(sim.per_server_[1], 0u);
+}
+
+TEST(PiecePlan, ANearServerRunsOneLaneAtATimeUntilItsPieceIsNearlyIn) {
+  // Time to first byte 10 ms, 4 MiB pieces at 10 MB/s: the next lane
+  // starts only in the last 10 ms of the one before.
+  Sim sim(40 * MiB, {{.bps = 10e6, .ttfb = 0.01}, {.bps = 10e6, .ttfb = 0.01}});
+  const double t = sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_LE(sim.most_lanes_[0], 2u);
+  EXPECT_LE(sim.most_lanes_[1], 2u);
+  EXPECT_LT(t, 2.3) << sim.most_lanes_[0];  // 20 MB/s: 2.1 s
+  EXPECT_EQ(sim.plan_.hedges(), 0u);
 }
 
 TEST(PiecePlan, AStalledLaneIsRacedAndTheSliceDoesNotWaitForIt) {
