@@ -6,7 +6,7 @@
 namespace jigdoofus {
 
 Prefetcher::Prefetcher(PrefetcherOptions options) : options_(options) {
-  const size_t n = std::max<size_t>(1, options_.threads);
+  const size_t n = std::max<size_t>({1, options_.threads, options_.budget ? options_.max_threads : 0});
   workers_.reserve(n);
   for (size_t i = 0; i < n; ++i) workers_.emplace_back([this] { Work(); });
 }
@@ -56,10 +56,24 @@ void Prefetcher::Drain() {
   idle_cv_.wait(lock, [&] { return pending_.empty(); });
 }
 
+size_t Prefetcher::Limit() const {
+  const size_t base = std::max<size_t>(1, options_.threads);
+  if (!options_.budget || options_.max_threads <= base) return base;
+  return base + std::min(options_.budget->Total(), options_.max_threads - base);
+}
+
 void Prefetcher::Work() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stop_.load() || !queue_.empty(); });
+    // A worker beyond the limit looks again now and then: the budget
+    // changes without telling anyone.
+    while (!stop_.load() && (queue_.empty() || running_ >= Limit())) {
+      if (queue_.empty() || !options_.budget) {
+        work_cv_.wait(lock);
+      } else {
+        work_cv_.wait_for(lock, std::chrono::milliseconds(100));
+      }
+    }
     if (stop_.load()) return;
     Task task = std::move(queue_.front());
     queue_.pop_front();

@@ -9,7 +9,8 @@
 // failed prefetch is forgotten and the reader's own Get() tries again and
 // reports the error.
 //
-// Prefetcher: a fixed pool of `threads` workers over a bounded FIFO queue;
+// Prefetcher: a pool of `threads` workers over a bounded FIFO queue (and
+// up to `max_threads` while a JobBudget asks for more: far servers);
 // a slice already queued or being fetched (same provider, same digest) is
 // not queued again. The destructor stops the workers: queued work is
 // dropped, running Get()s see their FetchContext cancelled and are
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "core/image_map.h"
+#include "core/job_budget.h"
 #include "core/mount_defaults.h"
 #include "core/slice_provider.h"
 
@@ -47,6 +49,9 @@ struct PrefetcherOptions {
   size_t threads = 2;
   size_t max_queue = 1024;         // queued (not yet running) slices
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // deadline of one prefetch Get()
+  // With a budget, up to max_threads fetch at once: threads + budget->Total().
+  std::shared_ptr<const JobBudget> budget;
+  size_t max_threads = 0;
 };
 
 struct PrefetcherStats {
@@ -89,6 +94,8 @@ class Prefetcher {
     SliceId slice;
   };
   void Work();
+  // Workers that may fetch at once now. REQUIRES mu_.
+  size_t Limit() const;
 
   const PrefetcherOptions options_;
   mutable std::mutex mu_;  // a leaf: never held while Get() runs

@@ -169,7 +169,7 @@ void ControlServer::ServeRequest(int fd) {
       json result = {{"image", image.name}};
       bool ok = false;
       if (op == "prefetch") {
-        Status st = PrefetchImage(image, static_cast<size_t>(config.user.jobs), config.fetch_timeout_s, cancel,
+        Status st = PrefetchImage(image, config.jobs, config.fetch_timeout_s, cancel,
                                   stopping_, report);
         const ImageAvailability a = Availability(image);
         ok = st.ok() && a.missing_bytes == 0;

@@ -419,6 +419,8 @@ int Serve(const CommandLine& cl, int report_fd) {
   JigdoFsOptions fs_options;
   fs_options.fetch_timeout_s = config.fetch_timeout_s;
   fs_options.prefetch_threads = config.prefetch_threads;
+  fs_options.prefetch_budget = config.job_budget;
+  fs_options.max_prefetch_threads = config.max_prefetch_threads;
   fs_options.read_ahead = config.read_ahead;
   JigdoFs fs(images->get(), fs_options);
   // The control socket is named after the canonical mountpoint, resolved

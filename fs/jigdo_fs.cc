@@ -239,6 +239,8 @@ JigdoFs::JigdoFs(const ImageSet* images, JigdoFsOptions options)
   if (options_.prefetch_threads > 0) {
     PrefetcherOptions po;
     po.threads = options_.prefetch_threads;
+    po.budget = options_.prefetch_budget;
+    po.max_threads = options_.max_prefetch_threads;
     po.fetch_timeout_s = options_.fetch_timeout_s;
     prefetcher_ = std::make_unique<Prefetcher>(po);
   }

@@ -56,6 +56,10 @@ struct JigdoFsOptions {
   // Slice read-ahead for sequential readers (core/prefetcher.h): worker
   // threads (0: no read-ahead) and the per-file window policy.
   size_t prefetch_threads = 2;
+  // More workers, up to max_prefetch_threads, while far servers want them
+  // (may be null: never).
+  std::shared_ptr<const JobBudget> prefetch_budget;
+  size_t max_prefetch_threads = 0;
   ReadAheadOptions read_ahead;
   // Reply with fd-backed buffers the kernel may splice (else copy).
   bool splice = true;

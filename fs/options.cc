@@ -184,6 +184,7 @@ struct ImageOptionValues {
   bool discover = false;
   bool trust_file_urls = false;
   int jobs = mount_defaults::kJobs;
+  const CLI::Option* jobs_option = nullptr;  // given or not: without it, far servers get more
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;
   std::string proxy;
 };
@@ -224,8 +225,11 @@ void AddImageOptions(CLI::App& app, ImageOptionValues& v) {
   app.add_flag("--offline", v.offline, "Never touch the network");
   app.add_flag("--trust-file-urls", v.trust_file_urls,
                "Let file: URLs in a local .jigdo name any path (default: beneath the .jigdo's directory)");
-  app.add_option("--jobs", v.jobs, "Parallel downloads (default " + std::to_string(mount_defaults::kJobs) + ")")
-      ->type_name("N");
+  v.jobs_option = app.add_option("--jobs", v.jobs,
+                                 "Parallel downloads (default " + std::to_string(mount_defaults::kJobs) +
+                                     ", more for far servers, up to " + std::to_string(mount_defaults::kMaxAutoJobs) +
+                                     ")")
+                      ->type_name("N");
   app.add_option("--fetch-timeout", v.fetch_timeout_s,
                  "Give up a read waiting for a slice after SECONDS (default " +
                      std::to_string(static_cast<int>(mount_defaults::kFetchTimeoutS)) + ")")
@@ -312,7 +316,7 @@ Status FinishImageOptions(const ImageOptionValues& v, ImageSetOptions* out) {
   if (v.jobs < 1 || v.jobs > 1024) {
     return Status::InvalidArgument("--jobs expects a number from 1 to 1024, got " + std::to_string(v.jobs));
   }
-  out->jobs = v.jobs;
+  out->jobs = v.jobs_option != nullptr && v.jobs_option->count() == 0 ? 0 : v.jobs;
   if (!(v.fetch_timeout_s > 0) || !std::isfinite(v.fetch_timeout_s)) {
     return Status::InvalidArgument("--fetch-timeout expects a positive number of seconds");
   }

@@ -580,6 +580,7 @@ std::string ImageSet::StatusJson() const {
     for (const auto& sv : t.servers) {
       json e = {{"server", sv.server}, {"bytes", sv.bytes},     {"rate_bps", sv.rate_bps},
                 {"ok", sv.ok},         {"failed", sv.failed},   {"in_flight", sv.in_flight},
+                {"connections", state_->mirror->ConnectionLimit(sv.server)},
                 {"share", t.bytes ? static_cast<double>(sv.bytes) / static_cast<double>(t.bytes) : 0.0},
                 {"health", backoff.count(sv.server) ? "backing off" : "ok"}};
       if (backoff.count(sv.server)) e["retry_in_s"] = backoff[sv.server];
@@ -588,6 +589,8 @@ std::string ImageSet::StatusJson() const {
         e["measured"] = {{"per_connection_bps", score.per_connection_bps},
                          {"aggregate_bps", score.aggregate_bps},
                          {"ttfb_s", score.ttfb_s},
+                         {"least_ttfb_s", score.min_ttfb_s},
+                         {"body_s", score.body_s},
                          {"samples", score.samples}};
       }
       if (score.refuses_ranges) e["ranges"] = "refused";

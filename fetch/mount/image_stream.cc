@@ -14,6 +14,8 @@ Status StreamImage(const OpenImage& image, uint64_t offset, uint64_t end, const 
   auto buf = std::make_unique_for_overwrite<uint8_t[]>(kStreamChunk);
   PrefetcherOptions po;
   po.threads = config.prefetch_threads;
+  po.budget = config.job_budget;
+  po.max_threads = config.max_prefetch_threads;
   po.fetch_timeout_s = config.fetch_timeout_s;
   Prefetcher prefetcher(po);
   ReadAhead read_ahead(&image.reader->map(), &image.reader->slices(), &prefetcher, config.read_ahead);

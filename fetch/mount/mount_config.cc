@@ -38,8 +38,17 @@ MountConfig ResolveMountConfig(const ImageSetOptions& user, const SystemLimits& 
                           ? user.max_open_slices
                           : std::clamp<size_t>(static_cast<size_t>(per_jigdo), kMinOpenSlices, kMaxOpenSlices);
 
+  c.jobs = jobs;
   c.downloader.max_parallel = jobs;
   c.downloader.max_per_host = std::min(jobs, kMaxConnectionsPerHost);
+  if (user.jobs <= 0) {
+    // No --jobs: far servers may get more (see kMaxAutoJobs).
+    c.job_budget = std::make_shared<JobBudget>();
+    c.max_prefetch_threads = kMaxAutoJobs;
+    c.downloader.max_parallel = kMaxAutoJobs;
+    c.downloader.max_per_host_ceiling = kMaxAutoConnectionsPerHost;
+    c.mirror.budget = c.job_budget;
+  }
   c.downloader.proxy = user.proxy;
   // A transfer below the low-speed limit for a quarter of --fetch-timeout
   // (2 to 30 s) is abandoned for the next server, so a stalled first

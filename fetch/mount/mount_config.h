@@ -37,7 +37,7 @@ struct ImageSetOptions {
   std::vector<std::pair<std::string, std::string>> mirror_lists;
   bool offline = false;
   bool trust_file_urls = false;                    // file: URLs of local .jigdo files may name any path
-  int jobs = mount_defaults::kJobs;
+  int jobs = 0;                                    // --jobs; 0: mount_defaults::kJobs, more for far servers
   double fetch_timeout_s = mount_defaults::kFetchTimeoutS;  // bound on one read's wait for a slice
   std::string proxy;                               // --proxy URL; empty: curl's environment (http_proxy, ...)
   size_t max_open_slices = 0;                      // 0: from the open-file limit
@@ -60,7 +60,12 @@ struct MountConfig {
   DownloaderOptions downloader;
   double document_timeout_s = mount_defaults::kMinDocumentTimeoutS;
   MirrorSourceOptions mirror;
+  size_t jobs = mount_defaults::kJobs;  // --jobs, or its default
   size_t prefetch_threads = 0;
+  // Without --jobs: far servers' wish for more downloads at once (shared
+  // by the mirror sources and the prefetcher), and the prefetcher's ceiling.
+  std::shared_ptr<JobBudget> job_budget;
+  size_t max_prefetch_threads = 0;
   ReadAheadOptions read_ahead;
 };
 

@@ -178,6 +178,21 @@ class MirrorLane final : public LaneObserver::Lane {
 
 }  // namespace
 
+size_t MirrorSource::ConnectionLimit(const std::string& server) const {
+  const DownloaderOptions& d = downloader_->options();
+  if (!options_.budget) return d.max_per_host;
+  return scores_.Connections(server, d.max_per_host, d.max_per_host_ceiling);
+}
+
+void MirrorSource::AdaptConnections(const std::string& server) {
+  if (!options_.budget) return;
+  const DownloaderOptions& d = downloader_->options();
+  if (d.max_per_host_ceiling <= d.max_per_host) return;
+  const size_t want = scores_.Connections(server, d.max_per_host, d.max_per_host_ceiling);
+  downloader_->SetHostLimit(server, want);
+  options_.budget->Set(server, want - d.max_per_host);
+}
+
 std::unique_ptr<LaneObserver::Lane> MirrorSource::Began(const std::string& url, uint64_t bytes) {
   std::string server = ServerKey(url);
   scores_.Began(server);
@@ -201,6 +216,7 @@ void MirrorSource::Ended(std::unique_ptr<LaneObserver::Lane> base, const std::st
   const bool cut = end == LaneObserver::End::kSuperseded || end == LaneObserver::End::kStalled;
   const bool scored = end == LaneObserver::End::kDone || (cut && t.bytes >= kMinBytesScored);
   scores_.Ended(lane->server, scored, t.bytes, t.ttfb_s, t.body_s, server_bps);
+  if (scored) AdaptConnections(lane->server);
   lane->transfer.reset();  // no longer in flight
   switch (end) {
     case LaneObserver::End::kDone:

@@ -42,12 +42,14 @@
 #include <chrono>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "cache/chunk_store.h"
+#include "core/job_budget.h"
 #include "fetch/transport/downloader.h"
 #include "fetch/sources/memory_slice.h"
 #include "fetch/sources/server_scores.h"
@@ -72,6 +74,10 @@ struct MirrorSourceOptions {
   std::vector<std::pair<std::string, std::string>> listed;
   // How slices are split across servers and raced (piece size 0: never).
   PiecePlanOptions plan;
+  // Told how many downloads beyond the downloader's per-host limit each
+  // far server wants (ServerScores::Connections), which the downloader is
+  // told too; may be null (then the downloader's limit is not changed).
+  std::shared_ptr<JobBudget> budget;
 };
 
 // Servers from mirror lists tried for one slice, at most (a list of
@@ -117,6 +123,8 @@ class MirrorSource final : public SliceSource, private LaneObserver {
   // What each server has shown (fetch/sources/server_scores.h).
   const ServerScores& scores() const { return scores_; }
   const MirrorSourceOptions& options() const { return options_; }
+  // How many downloads may run at `server` at once now (AdaptConnections).
+  size_t ConnectionLimit(const std::string& server) const;
 
  private:
   struct Candidate {
@@ -146,6 +154,9 @@ class MirrorSource final : public SliceSource, private LaneObserver {
   void NoteServer(const std::string& url, FetchError error);
   // Moves a server that is stalling now behind the others for a second.
   void NoteStall(const std::string& url);
+  // A download from `server` was measured: how many may run there at once
+  // (options_.budget).
+  void AdaptConnections(const std::string& server);
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);
   void KeepInMemory(std::shared_ptr<const VerifiedSlice> slice);

@@ -50,6 +50,9 @@ void ServerScores::Ended(const std::string& server, bool ok, uint64_t bytes, dou
     s.in_flight = std::max(0, s.in_flight - 1);
     if (!ok) return;
     s.ttfb_s = Mix(s.ttfb_s, std::max(0.0, ttfb_s), s.samples);
+    s.body_s = Mix(s.body_s, std::max(0.0, body_s), s.samples);
+    const double first = std::max(0.0, ttfb_s);
+    s.min_ttfb_s = s.samples == 0 || first < s.min_ttfb_s ? first : s.min_ttfb_s + (first - s.min_ttfb_s) / 32;
     if (bytes >= kMinBytesForRate && body_s > 0) {
       const double rate = static_cast<double>(bytes) / body_s;
       const bool had_rate = s.per_connection_bps > 0;
@@ -99,6 +102,16 @@ double ServerScores::ExpectedSeconds(const std::string& server, uint64_t size, c
   auto it = scores_.find(server);
   auto b = backlog.find(server);
   return ExpectedLocked(it == scores_.end() ? ServerScore{} : it->second, size, b == backlog.end() ? 0 : b->second);
+}
+
+size_t ServerScores::Connections(const std::string& server, size_t base, size_t ceiling) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = scores_.find(server);
+  if (it == scores_.end() || it->second.samples < kMinSamplesForConnections || base >= ceiling) return base;
+  const ServerScore& s = it->second;
+  const double want =
+      std::ceil(static_cast<double>(base) * (s.min_ttfb_s + s.body_s) / (2 * std::max(s.body_s, 1e-3)));
+  return want >= static_cast<double>(ceiling) ? ceiling : std::max(base, static_cast<size_t>(want));
 }
 
 std::vector<size_t> ServerScores::Order(const std::vector<std::string>& servers, uint64_t size,
@@ -156,11 +169,13 @@ void ServerScores::Load() {
       s.ttfb_s = v.value("ttfb_s", 0.0);
       s.per_connection_bps = v.value("per_connection_bps", 0.0);
       s.aggregate_bps = v.value("aggregate_bps", 0.0);
+      s.body_s = v.value("body_s", 0.0);
+      s.min_ttfb_s = s.ttfb_s;
       s.samples = v.value("samples", uint64_t{0});
       s.refuses_ranges = v.value("refuses_ranges", false);
       const bool sane = std::isfinite(s.ttfb_s) && std::isfinite(s.per_connection_bps) &&
                         std::isfinite(s.aggregate_bps) && s.ttfb_s >= 0 && s.per_connection_bps >= 0 &&
-                        s.aggregate_bps >= 0;
+                        s.aggregate_bps >= 0 && std::isfinite(s.body_s) && s.body_s >= 0;
       if (sane) scores_[server] = s;
     }
   } catch (const std::exception& e) {
@@ -187,6 +202,7 @@ Status ServerScores::Save() const {
       servers[server] = {{"ttfb_s", s.ttfb_s},
                          {"per_connection_bps", s.per_connection_bps},
                          {"aggregate_bps", s.aggregate_bps},
+                         {"body_s", s.body_s},
                          {"samples", s.samples},
                          {"refuses_ranges", s.refuses_ranges}};
     }

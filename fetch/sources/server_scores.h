@@ -39,6 +39,11 @@ struct ServerScore {
   double ttfb_s = 0;             // moving average
   double per_connection_bps = 0; // moving average
   double aggregate_bps = 0;      // moving average
+  double body_s = 0;             // moving average of a download's first byte to last
+  // The least time to first byte of late (a round trip with no queue at
+  // the server): falls to a lower sample at once, rises by 1/32 of the gap
+  // to each higher one. Not kept between mounts.
+  double min_ttfb_s = 0;
   uint64_t samples = 0;          // downloads measured (0: a guess)
   int in_flight = 0;             // downloads running now (this mount)
   bool refuses_ranges = false;   // answered a Range request with other bytes
@@ -74,6 +79,16 @@ class ServerScores {
   // expected seconds, except that an unmeasured server is put after the
   // measured ones unless this decision may probe (see above). Stable.
   std::vector<size_t> Order(const std::vector<std::string>& servers, uint64_t size, const Backlog& backlog = {});
+  // How many downloads to run at `server` at once: `base`, or more when
+  // its downloads mostly wait for their first byte (a far server sending
+  // small files: each request idles a round trip, so `base` of them leave
+  // its uplink idle): enough that half of `base` are sending on average,
+  // base x (ttfb + body) / (2 x body), with ttfb the least of late (a busy
+  // uplink delays first bytes too, and more connections would not help
+  // it) and body the moving average, at most
+  // `ceiling`. `base` until kMinSamplesForConnections downloads were measured.
+  static constexpr uint64_t kMinSamplesForConnections = 8;
+  size_t Connections(const std::string& server, size_t base, size_t ceiling) const;
   // `server` answered a Range request with other bytes: it gets whole
   // slices only (kept with the scores).
   void RefusesRanges(const std::string& server);

@@ -124,6 +124,7 @@ Result<std::unique_ptr<Downloader>> Downloader::Create(DownloaderOptions options
   if (options.max_parallel == 0 || options.max_per_host == 0) {
     return Status::InvalidArgument("downloader: --jobs and the per-host limit must be at least 1");
   }
+  options.max_per_host_ceiling = std::max(options.max_per_host_ceiling, options.max_per_host);
   JIGDOOFUS_RETURN_IF_ERROR(CurlGlobalInit());
   std::unique_ptr<Downloader> d(new Downloader(std::move(options)));
   JIGDOOFUS_RETURN_IF_ERROR(d->Init());
@@ -137,7 +138,7 @@ Status Downloader::Init() {
   if (!multi_) return Status::IOError("downloader: curl_multi_init failed");
   CURLM* m = multi_.get();
   CURLMcode rc = curl_multi_setopt(m, CURLMOPT_PIPELINING, long{CURLPIPE_MULTIPLEX});
-  if (rc == CURLM_OK) rc = curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options_.max_per_host));
+  if (rc == CURLM_OK) rc = curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options_.max_per_host_ceiling));
   if (rc == CURLM_OK) rc = curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_parallel));
   if (rc != CURLM_OK) {
     return Status::IOError(std::string("downloader: curl_multi_setopt: ") + curl_multi_strerror(rc));
@@ -198,6 +199,19 @@ void Downloader::Resume(TransferHandle handle) {
   curl_multi_wakeup(multi_.get());
 }
 
+void Downloader::SetHostLimit(const std::string& host_key, size_t limit) {
+  limit = std::clamp<size_t>(limit, 1, options_.max_per_host_ceiling);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    auto [it, fresh] = host_limits_.try_emplace(host_key, limit);
+    if (!fresh && it->second == limit) return;
+    it->second = limit;
+    host_limits_changed_ = true;
+  }
+  curl_multi_wakeup(multi_.get());  // a raised limit may start waiting transfers
+}
+
 DownloaderStats Downloader::stats() const {
   DownloaderStats s;
   s.submitted = counters_.submitted.load(std::memory_order_relaxed);
@@ -240,6 +254,7 @@ void Downloader::DrainQueues(bool* stopping) {
     cancels.swap(cancels_);
     resumes.swap(resumes_);
     *stopping = stopping_;
+    if (std::exchange(host_limits_changed_, false)) per_host_limit_ = host_limits_;
   }
   for (auto& t : fresh) {
     if (t->req.urgent) {
@@ -289,7 +304,8 @@ void Downloader::StartWaiting() {
       Finish(std::move(owned), DownloadResult{FetchError::kBadUrl, 0, std::move(msg), 0});
       continue;
     }
-    if (per_host_active_[t.host_key] >= options_.max_per_host) {
+    auto limit = per_host_limit_.find(t.host_key);
+    if (per_host_active_[t.host_key] >= (limit == per_host_limit_.end() ? options_.max_per_host : limit->second)) {
       ++it;
       continue;
     }

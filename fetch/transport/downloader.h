@@ -7,9 +7,10 @@
 // and is woken by curl_multi_wakeup on Submit/Cancel/shutdown: no polling.
 //
 // Limits: at most `max_parallel` transfers run at once (--jobs), and at
-// most `max_per_host` of them to one scheme://host:port (also set as
-// CURLMOPT_MAX_HOST_CONNECTIONS); the rest wait in FIFO order, a saturated
-// host not blocking others. Easy handles are pooled and connections kept
+// most `max_per_host` of them to one scheme://host:port, or what
+// SetHostLimit said for it (up to max_per_host_ceiling, which is also set
+// as CURLMOPT_MAX_HOST_CONNECTIONS); the rest wait in FIFO order, a
+// saturated host not blocking others. Easy handles are pooled and connections kept
 // in the multi's cache for reuse; HTTP/2 multiplexing is used when a server
 // offers it. Proxy environment variables work as in curl(1); https
 // verifies certificates. Failures are classified as FetchError
@@ -96,6 +97,8 @@ struct DownloadRequest {
 struct DownloaderOptions {
   size_t max_parallel = mount_defaults::kJobs;  // transfers at once (--jobs); >= 1
   size_t max_per_host = mount_defaults::kMaxConnectionsPerHost;  // per server (ServerKey); >= 1
+  // SetHostLimit may set a server's limit up to this (0: max_per_host).
+  size_t max_per_host_ceiling = 0;
   std::chrono::milliseconds connect_timeout{15000};
   // A transfer slower than low_speed_limit bytes/s for low_speed_time
   // fails with kTimeout (this is also what ends a stalled server).
@@ -144,6 +147,9 @@ class Downloader {
   // refused bytes again. A no-op if it is not paused or has ended. While
   // paused, a transfer does not count as slow (low_speed_limit).
   void Resume(TransferHandle handle);
+  // The most transfers to run at once to `host_key` (a ServerKey) from
+  // now on, instead of max_per_host; clamped to [1, max_per_host_ceiling].
+  void SetHostLimit(const std::string& host_key, size_t limit);
   DownloaderStats stats() const;
   const DownloaderOptions& options() const { return options_; }
 
@@ -175,11 +181,14 @@ class Downloader {
   std::vector<uint64_t> resumes_;                     // GUARDED_BY(mu_)
   bool stopping_ = false;                             // GUARDED_BY(mu_)
   uint64_t next_id_ = 1;                              // GUARDED_BY(mu_)
+  std::unordered_map<std::string, size_t> host_limits_;  // GUARDED_BY(mu_)
+  bool host_limits_changed_ = false;                  // GUARDED_BY(mu_)
 
   // I/O thread only.
   std::list<std::unique_ptr<Transfer>> waiting_;  // urgent first, then FIFO; saturated hosts skipped
   std::unordered_map<uint64_t, std::unique_ptr<Transfer>> active_;
   std::unordered_map<std::string, size_t> per_host_active_;
+  std::unordered_map<std::string, size_t> per_host_limit_;  // a copy of host_limits_
   std::vector<CurlEasy> easy_pool_;
 
   struct Counters {

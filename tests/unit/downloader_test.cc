@@ -438,6 +438,29 @@ TEST_F(DownloaderTest, TotalLimitBoundsParallelTransfers) {
   EXPECT_LE(server_.Stats()["max_concurrent"].get<int>(), 3);
 }
 
+TEST_F(DownloaderTest, AServersLimitCanBeRaisedUpToTheCeiling) {
+  for (int i = 0; i < 12; ++i) WriteFile(server_.root() / "slow" / (std::to_string(i) + ".bin"), small_);
+  StartServer({"/slow/*=slow:50000"});  // 0.1 s each: transfers overlap
+  DownloaderOptions opts;
+  opts.max_parallel = 8;
+  opts.max_per_host = 2;
+  opts.max_per_host_ceiling = 5;
+  auto d = MakeDownloader(opts);
+  d->SetHostLimit(ServerKey(server_.Url("/")), 100);  // clamped to 5
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  for (int i = 0; i < 12; ++i) {
+    auto o = std::make_shared<Outcome>();
+    d->Submit(o->Wire(Req(server_.Url("/slow/" + std::to_string(i) + ".bin")), o));
+    outcomes.push_back(o);
+  }
+  for (auto& o : outcomes) {
+    ASSERT_TRUE(o->Wait());
+    EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
+  }
+  EXPECT_GE(server_.Stats()["max_concurrent"].get<int>(), 4);
+  EXPECT_LE(server_.Stats()["max_concurrent"].get<int>(), 5);
+}
+
 // Waits until the server has seen `n` requests for `path`.
 void WaitForRequests(FaultServer& server, const std::string& path, int n) {
   auto give_up = std::chrono::steady_clock::now() + kHangGuard;

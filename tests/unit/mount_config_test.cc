@@ -16,8 +16,15 @@ TEST(MountConfigTest, DefaultsWhenNothingIsGiven) {
   MountConfig c = ResolveMountConfig(user, SystemLimits{1024});
   EXPECT_EQ(c.cache_capacity, kCacheSize);
   EXPECT_EQ(c.fetch_timeout_s, kFetchTimeoutS);
-  EXPECT_EQ(c.downloader.max_parallel, static_cast<size_t>(kJobs));
+  // No --jobs: 16 by default; far servers may get more, up to 48 each and
+  // 64 in all (the prefetcher's extra workers, on the budget).
+  EXPECT_EQ(c.jobs, static_cast<size_t>(kJobs));
+  EXPECT_EQ(c.downloader.max_parallel, kMaxAutoJobs);
   EXPECT_EQ(c.downloader.max_per_host, static_cast<size_t>(kJobs));
+  EXPECT_EQ(c.downloader.max_per_host_ceiling, kMaxAutoConnectionsPerHost);
+  ASSERT_NE(c.job_budget, nullptr);
+  EXPECT_EQ(c.mirror.budget, c.job_budget);
+  EXPECT_EQ(c.max_prefetch_threads, kMaxAutoJobs);
   EXPECT_EQ(c.downloader.low_speed_time, std::chrono::seconds(15));  // a quarter of 60 s
   EXPECT_EQ(c.document_timeout_s, kFetchTimeoutS);
   EXPECT_EQ(c.prefetch_threads, static_cast<size_t>(kJobs));
@@ -38,6 +45,11 @@ TEST(MountConfigTest, DerivedFromTheUsersChoices) {
   MountConfig c = ResolveMountConfig(user, SystemLimits{65536});
   EXPECT_EQ(c.downloader.max_parallel, 40u);
   EXPECT_EQ(c.downloader.max_per_host, kMaxConnectionsPerHost);
+  // --jobs given: a hard bound, no extra for far servers.
+  EXPECT_EQ(c.jobs, 40u);
+  EXPECT_EQ(c.job_budget, nullptr);
+  EXPECT_EQ(c.mirror.budget, nullptr);
+  EXPECT_EQ(c.downloader.max_per_host_ceiling, 0u);
   EXPECT_EQ(c.downloader.low_speed_time, std::chrono::seconds(2));  // clamped below
   EXPECT_EQ(c.document_timeout_s, kMinDocumentTimeoutS);
   EXPECT_EQ(c.cache_capacity, uint64_t{100} << 30);

@@ -19,6 +19,14 @@
 namespace jigdoofus {
 namespace {
 
+PrefetcherOptions Opts(size_t threads, size_t max_queue) {
+  PrefetcherOptions o;
+  o.threads = threads;
+  o.max_queue = max_queue;
+  o.fetch_timeout_s = 60;
+  return o;
+}
+
 using testing_util::TemplateBuilder;
 
 SliceId IdFor(uint32_t n) {
@@ -122,7 +130,7 @@ class GateProvider final : public SliceProvider {
 TEST(Prefetcher, DedupesQueuedAndRunningSlices) {
   GateProvider p;
   p.Hold();
-  Prefetcher pf(PrefetcherOptions{1, 16, 60});
+  Prefetcher pf(Opts(1, 16));
   EXPECT_EQ(pf.Enqueue(&p, IdFor(1)), Prefetcher::Outcome::kQueued);
   p.AwaitRunning(1);  // slice 1 is running now
   EXPECT_EQ(pf.Enqueue(&p, IdFor(1)), Prefetcher::Outcome::kDuplicate);
@@ -148,10 +156,33 @@ TEST(Prefetcher, DedupesQueuedAndRunningSlices) {
   EXPECT_EQ(p.Calls(IdFor(1)), 2);
 }
 
+TEST(Prefetcher, MoreWorkersFetchWhileTheBudgetAsksForThem) {
+  GateProvider p;
+  p.Hold();
+  auto budget = std::make_shared<JobBudget>();
+  PrefetcherOptions o = Opts(2, 100);
+  o.budget = budget;
+  o.max_threads = 5;
+  Prefetcher pf(o);
+  for (uint32_t i = 0; i < 10; ++i) ASSERT_EQ(pf.Enqueue(&p, IdFor(i)), Prefetcher::Outcome::kQueued);
+  p.AwaitRunning(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(p.TotalCalls(), 2);  // the base only
+  budget->Set("http://far", 10);  // more than the ceiling allows
+  p.AwaitRunning(5);               // woken within its look-again interval
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(p.TotalCalls(), 5);
+  budget->Set("http://far", 0);
+  EXPECT_EQ(budget->Total(), 0u);
+  p.Release();
+  pf.Drain();
+  EXPECT_EQ(p.TotalCalls(), 10);
+}
+
 TEST(Prefetcher, QueueIsBounded) {
   GateProvider p;
   p.Hold();
-  Prefetcher pf(PrefetcherOptions{1, 2, 60});
+  Prefetcher pf(Opts(1, 2));
   EXPECT_EQ(pf.Enqueue(&p, IdFor(1)), Prefetcher::Outcome::kQueued);
   p.AwaitRunning(1);  // off the queue
   EXPECT_EQ(pf.Enqueue(&p, IdFor(2)), Prefetcher::Outcome::kQueued);
@@ -168,7 +199,7 @@ TEST(Prefetcher, ShutdownWhileBusyCancelsAndDropsQueue) {
   GateProvider p;
   p.Hold();  // never released: only cancellation ends the running Get()s
   {
-    Prefetcher pf(PrefetcherOptions{2, 100, 60});
+    Prefetcher pf(Opts(2, 100));
     for (uint32_t i = 0; i < 20; ++i) pf.Enqueue(&p, IdFor(i));
     p.AwaitRunning(2);
   }  // the destructor must return
@@ -179,7 +210,7 @@ TEST(Prefetcher, ShutdownWhileBusyCancelsAndDropsQueue) {
 TEST(Prefetcher, FailuresAreNotRemembered) {
   GateProvider p;
   p.SetFail(true);
-  Prefetcher pf(PrefetcherOptions{1, 16, 60});
+  Prefetcher pf(Opts(1, 16));
   EXPECT_EQ(pf.Enqueue(&p, IdFor(7)), Prefetcher::Outcome::kQueued);
   pf.Drain();
   EXPECT_EQ(pf.stats().failed, 1u);
@@ -224,7 +255,7 @@ TEST(ReadAhead, SequentialReaderQueuesTheWindowAhead) {
   auto f = MakeMap(100, 10000);  // ~1 MB image, 100 slices
   ASSERT_TRUE(f);
   GateProvider p;
-  Prefetcher pf(PrefetcherOptions{2, 1000, 60});
+  Prefetcher pf(Opts(2, 1000));
   ReadAheadOptions o;
   o.initial_window = 50000;  // ~5 slices
   o.max_window = 400000;
@@ -260,7 +291,7 @@ TEST(ReadAhead, SlicesAlreadyOpenAreNotQueued) {
   ASSERT_TRUE(f);
   GateProvider p;
   p.all_open = true;
-  Prefetcher pf(PrefetcherOptions{2, 1000, 60});
+  Prefetcher pf(Opts(2, 1000));
   ReadAheadOptions o;
   o.initial_window = 50000;
   o.sequential_slack = 0;
@@ -276,7 +307,7 @@ TEST(ReadAhead, RandomReaderQueuesNothingAndResetsTheWindow) {
   auto f = MakeMap(100, 10000);
   ASSERT_TRUE(f);
   GateProvider p;
-  Prefetcher pf(PrefetcherOptions{1, 1000, 60});
+  Prefetcher pf(Opts(1, 1000));
   ReadAheadOptions o;
   o.initial_window = 50000;
   o.max_slices_ahead = 1000;
@@ -301,7 +332,7 @@ TEST(ReadAhead, NeverMoreThanMaxSlicesAhead) {
   ASSERT_TRUE(f);
   GateProvider p;
   p.Hold();
-  Prefetcher pf(PrefetcherOptions{1, 1000, 60});
+  Prefetcher pf(Opts(1, 1000));
   ReadAheadOptions o;
   o.initial_window = 1 << 20;  // the whole image
   o.max_slices_ahead = 6;

@@ -114,6 +114,29 @@ TEST(ServerScores, AFailedDownloadIsNotASample) {
   EXPECT_EQ(s.Get("http://x").in_flight, 0);
 }
 
+TEST(ServerScores, AFarServerSendingSmallFilesGetsMoreConnections) {
+  ServerScores s;
+  // Unknown, or measured too little: the base.
+  EXPECT_EQ(s.Connections("http://far", 16, 48), 16u);
+  // 250 ms to the first byte, then 300 kB at 2.5 MB/s a connection
+  // (0.12 s): a connection sends a third of the time.
+  for (int i = 0; i < 7; ++i) Measure(s, "http://far", 2.5 * MB, 0.25, 300000);
+  EXPECT_EQ(s.Connections("http://far", 16, 48), 16u);
+  Measure(s, "http://far", 2.5 * MB, 0.25, 300000);
+  EXPECT_EQ(s.Connections("http://far", 16, 48), 25u);  // 16 x 0.37 / 0.24, rounded up
+  EXPECT_EQ(s.Connections("http://far", 16, 20), 20u);  // at most the ceiling
+  // The first byte as long as the rest: still the base.
+  for (int i = 0; i < 8; ++i) Measure(s, "http://mid", 2.5 * MB, 0.12, 300000);
+  EXPECT_EQ(s.Connections("http://mid", 16, 48), 16u);
+  // A busy uplink: first bytes late because of the queue at the server,
+  // not the distance (at least 50 ms sometimes): the base.
+  for (int i = 0; i < 8; ++i) Measure(s, "http://busy", 2.5 * MB, i % 4 ? 0.4 : 0.05, 300000);
+  EXPECT_EQ(s.Connections("http://busy", 16, 48), 16u);
+  // Far, but large files: 4 MiB at 2.5 MB/s is 1.7 s of sending.
+  for (int i = 0; i < 8; ++i) Measure(s, "http://far-big", 2.5 * MB, 0.25, 4 << 20);
+  EXPECT_EQ(s.Connections("http://far-big", 16, 48), 16u);
+}
+
 TEST(ServerScores, ScoresSurviveTheMountAndABadFileIsIgnored) {
   testing_util::TempDir dir;
   const std::string path = dir / "servers.json";
@@ -127,6 +150,7 @@ TEST(ServerScores, ScoresSurviveTheMountAndABadFileIsIgnored) {
     EXPECT_NEAR(s.Get("http://fast").per_connection_bps, 10 * MB, 1);
     EXPECT_EQ(s.Get("http://fast").in_flight, 0);
     EXPECT_EQ(Ordered(s, {"http://slow", "http://fast"}, 1 << 20)[0], "http://fast");
+    EXPECT_NEAR(s.Get("http://fast").body_s, (4 << 20) / (10 * MB), 1e-9);
   }
   std::ofstream(path) << "{\"servers\": {\"http://x\": {\"per_connection_bps\": -5}}, garbage";
   ServerScores s(path);
