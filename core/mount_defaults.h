@@ -35,7 +35,8 @@ inline constexpr size_t kMaxConnectionsPerHost = 16;
 // byte (far away, small files) gets more connections, up to this, and the
 // read-ahead as many more slices in flight (ServerScores::Connections): on
 // a mirror 250 ms away with a 30 MB/s uplink beside a near 5 MB/s one, 16
-// read the bench corpus at 0.64x of aria2c -x16 -s16, 48 at 0.90x.
+// read the bench corpus at 0.64x of aria2c -x16 -s16; adapted (up to 48),
+// 0.88x.
 inline constexpr size_t kMaxAutoConnectionsPerHost = 48;
 inline constexpr size_t kMaxAutoJobs = 64;
 // Documents (.jigdo, template) get at least this long: they come before

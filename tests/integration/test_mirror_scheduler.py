@@ -162,3 +162,27 @@ def test_mirror_lists_add_servers(corpus, jig, net, tmp_path):
     m = jig.mount([jigdo_url], cache_dir=tmp_path / "c3", env=ENV, extra=["--mirror-list", f"Debian={bad}"])
     assert f"{bad}: no http, https or ftp server for label 'Debian' in this list; --mirror-list Debian ignored" \
         in m.stderr
+
+
+def test_a_far_mirror_gets_more_connections_unless_jobs_bounds_them(corpus, jig, net, tmp_path):
+    # 300 ms away, no uplink cap: each small slice waits a round trip for
+    # its first byte and is sent in a moment, so 16 connections would leave
+    # the mirror idle most of the time. Without --jobs it is given more;
+    # with --jobs they stay within it.
+    v = corpus.variant(VID)
+    site = net.site()
+    (far,), _ = mirrors(net, site, shapes=(dict(delay_ms=300, rate=0),))
+    path, name = site.publish(v, [f"Debian={far.url}"])
+
+    def limit(status):
+        (sv,) = [s for s in status["transfers"]["servers"] if int(s["server"].rsplit(":", 1)[1]) == far.port]
+        return sv["connections"]
+
+    m = jig.mount([far.url + path.lstrip("/")], cache_dir=tmp_path / "auto", env=ENV)
+    read_whole(m, v, name)
+    assert limit(m.status()) > 16
+    m.unmount()
+    m = jig.mount([far.url + path.lstrip("/")], cache_dir=tmp_path / "bounded", env=ENV, extra=["--jobs", "4"])
+    read_whole(m, v, name)
+    assert limit(m.status()) == 4
+    m.unmount()
