@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -106,6 +107,28 @@ class DownloaderTest : public ::testing::Test {
     auto d = MakeDownloader(std::move(opts));
     auto o = Run(*d, server_.Url(path), expected);
     return o->result.error;
+  }
+
+  // Twelve downloads of 0.1 s each from one server, submitted at once
+  // with `opts` (and `setup` run on the downloader first): the most the
+  // server saw at once.
+  int MostAtOnceOfTwelveSlow(DownloaderOptions opts, const std::function<void(Downloader&)>& setup = {}) {
+    for (int i = 0; i < 12; ++i) WriteFile(server_.root() / "slow" / (std::to_string(i) + ".bin"), small_);
+    StartServer({"/slow/*=slow:50000"});  // 0.1 s each: transfers overlap
+    auto d = MakeDownloader(std::move(opts));
+    if (setup) setup(*d);
+    std::vector<std::shared_ptr<Outcome>> outcomes;
+    for (int i = 0; i < 12; ++i) {
+      auto o = std::make_shared<Outcome>();
+      d->Submit(o->Wire(Req(server_.Url("/slow/" + std::to_string(i) + ".bin")), o));
+      outcomes.push_back(o);
+    }
+    for (auto& o : outcomes) {
+      EXPECT_TRUE(o->Wait());
+      EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
+      EXPECT_TRUE(o->body == small_);
+    }
+    return server_.Stats()["max_concurrent"].get<int>();
   }
 
   FaultServer server_;
@@ -418,47 +441,22 @@ TEST_F(DownloaderTest, ManyTransfersStayWithinLimitsAndReuseConnections) {
 }
 
 TEST_F(DownloaderTest, TotalLimitBoundsParallelTransfers) {
-  for (int i = 0; i < 12; ++i) WriteFile(server_.root() / "slow" / (std::to_string(i) + ".bin"), small_);
-  StartServer({"/slow/*=slow:50000"});  // 0.1 s each: transfers overlap
   DownloaderOptions opts;
   opts.max_parallel = 3;
   opts.max_per_host = 8;
-  auto d = MakeDownloader(opts);
-  std::vector<std::shared_ptr<Outcome>> outcomes;
-  for (int i = 0; i < 12; ++i) {
-    auto o = std::make_shared<Outcome>();
-    d->Submit(o->Wire(Req(server_.Url("/slow/" + std::to_string(i) + ".bin")), o));
-    outcomes.push_back(o);
-  }
-  for (auto& o : outcomes) {
-    ASSERT_TRUE(o->Wait());
-    EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
-    EXPECT_TRUE(o->body == small_);
-  }
-  EXPECT_LE(server_.Stats()["max_concurrent"].get<int>(), 3);
+  EXPECT_LE(MostAtOnceOfTwelveSlow(opts), 3);
 }
 
 TEST_F(DownloaderTest, AServersLimitCanBeRaisedUpToTheCeiling) {
-  for (int i = 0; i < 12; ++i) WriteFile(server_.root() / "slow" / (std::to_string(i) + ".bin"), small_);
-  StartServer({"/slow/*=slow:50000"});  // 0.1 s each: transfers overlap
   DownloaderOptions opts;
   opts.max_parallel = 8;
   opts.max_per_host = 2;
   opts.max_per_host_ceiling = 5;
-  auto d = MakeDownloader(opts);
-  d->SetHostLimit(ServerKey(server_.Url("/")), 100);  // clamped to 5
-  std::vector<std::shared_ptr<Outcome>> outcomes;
-  for (int i = 0; i < 12; ++i) {
-    auto o = std::make_shared<Outcome>();
-    d->Submit(o->Wire(Req(server_.Url("/slow/" + std::to_string(i) + ".bin")), o));
-    outcomes.push_back(o);
-  }
-  for (auto& o : outcomes) {
-    ASSERT_TRUE(o->Wait());
-    EXPECT_EQ(o->result.error, FetchError::kOk) << o->result.message;
-  }
-  EXPECT_GE(server_.Stats()["max_concurrent"].get<int>(), 4);
-  EXPECT_LE(server_.Stats()["max_concurrent"].get<int>(), 5);
+  const int most = MostAtOnceOfTwelveSlow(opts, [&](Downloader& d) {
+    d.SetHostLimit(ServerKey(server_.Url("/")), 100);  // clamped to 5
+  });
+  EXPECT_GE(most, 4);
+  EXPECT_LE(most, 5);
 }
 
 // Waits until the server has seen `n` requests for `path`.
