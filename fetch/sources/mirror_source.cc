@@ -178,17 +178,36 @@ class MirrorLane final : public LaneObserver::Lane {
 
 }  // namespace
 
-size_t MirrorSource::ConnectionLimit(const std::string& server) const {
+size_t MirrorSource::ConnectionLimit(const std::string& server) {
   const DownloaderOptions& d = downloader_->options();
   if (!options_.budget) return d.max_per_host;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = health_.find(server);
+    if (it != health_.end() && it->second.held_to_base) return d.max_per_host;
+  }
   return scores_.Connections(server, d.max_per_host, d.max_per_host_ceiling);
+}
+
+void MirrorSource::HoldToBase(const std::string& server) {
+  if (!options_.budget) return;
+  const DownloaderOptions& d = downloader_->options();
+  if (ConnectionLimit(server) <= d.max_per_host) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    health_[server].held_to_base = true;
+  }
+  downloader_->SetHostLimit(server, d.max_per_host);
+  options_.budget->Set(server, 0);
+  spdlog::info("mirror: {} failed with more than {} connections: {} from now on", server, d.max_per_host,
+               d.max_per_host);
 }
 
 void MirrorSource::AdaptConnections(const std::string& server) {
   if (!options_.budget) return;
   const DownloaderOptions& d = downloader_->options();
   if (d.max_per_host_ceiling <= d.max_per_host) return;
-  const size_t want = scores_.Connections(server, d.max_per_host, d.max_per_host_ceiling);
+  const size_t want = ConnectionLimit(server);
   downloader_->SetHostLimit(server, want);
   options_.budget->Set(server, want - d.max_per_host);
 }
@@ -234,6 +253,7 @@ void MirrorSource::Ended(std::unique_ptr<LaneObserver::Lane> base, const std::st
     case LaneObserver::End::kFailed:
       transfers_.Finished(url, false, message);
       NoteServer(url, error);
+      if (ShouldRetryServerLater(error)) HoldToBase(lane->server);
       ++stats_.downloads_failed;
       if (error == FetchError::kNoRange) {
         ++stats_.range_refused;

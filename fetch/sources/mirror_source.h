@@ -124,7 +124,7 @@ class MirrorSource final : public SliceSource, private LaneObserver {
   const ServerScores& scores() const { return scores_; }
   const MirrorSourceOptions& options() const { return options_; }
   // How many downloads may run at `server` at once now (AdaptConnections).
-  size_t ConnectionLimit(const std::string& server) const;
+  size_t ConnectionLimit(const std::string& server);
 
  private:
   struct Candidate {
@@ -157,6 +157,9 @@ class MirrorSource final : public SliceSource, private LaneObserver {
   // A download from `server` was measured: how many may run there at once
   // (options_.budget).
   void AdaptConnections(const std::string& server);
+  // A download from `server` failed: if it had more connections than the
+  // base, it gets the base from now on.
+  void HoldToBase(const std::string& server);
   bool InBackoff(const std::string& url);
   std::shared_ptr<const VerifiedSlice> FindInMemory(const SliceId& id);
   void KeepInMemory(std::shared_ptr<const VerifiedSlice> slice);
@@ -173,6 +176,9 @@ class MirrorSource final : public SliceSource, private LaneObserver {
   struct Health {
     int consecutive_failures = 0;
     std::chrono::steady_clock::time_point retry_after{};
+    // It failed while it had more connections than the base (a mirror's
+    // limit per client, most likely): the base for the rest of the mount.
+    bool held_to_base = false;
   };
   std::mutex mu_;                                        // leaf lock
   std::map<std::string, Health> health_;                 // GUARDED_BY(mu_), key: ServerKey

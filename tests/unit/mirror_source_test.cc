@@ -143,6 +143,32 @@ TEST_F(MirrorSourceTest, CorruptOrFailingServerFallsBackToTheNextOne) {
   EXPECT_EQ(bad_.Requests("/debian/pool/main/p/pkg.deb"), 1);
 }
 
+TEST_F(MirrorSourceTest, AFarServerThatFailsWithMoreConnectionsIsHeldToTheBase) {
+  // Its scores from a last mount: 300 ms to the first byte, 50 ms of
+  // sending: 16 x 0.35 / 0.1 = 56 connections wanted, 48 allowed.
+  const std::string key = ServerKey(bad_.Url("/"));
+  const std::string scores = cache_dir_ + "/servers.json";
+  WriteFile(scores, "{\"version\": 1, \"servers\": {\"" + key +
+                        "\": {\"ttfb_s\": 0.3, \"per_connection_bps\": 1e7, \"aggregate_bps\": 1e7, "
+                        "\"body_s\": 0.05, \"samples\": 20}}}");
+  DownloaderOptions dopts;
+  dopts.max_per_host = 16;
+  dopts.max_per_host_ceiling = 48;
+  auto dl = Downloader::Create(dopts);
+  ASSERT_TRUE(dl.ok());
+  MirrorSourceOptions o;
+  o.scores_path = scores;
+  o.budget = std::make_shared<JobBudget>();
+  MirrorSource src((*dl).get(), store_.get(), o);
+  EXPECT_EQ(src.ConnectionLimit(key), 48u);
+  // It refuses (a mirror's limit per client): 16 from now on.
+  bad_.AddFault("/debian/*", "503");
+  JigdoFile jigdo = Jigdo("Debian=" + bad_.Url("/debian/") + "\n");
+  EXPECT_FALSE(src.Open(Request(jigdo, pkg_), {}).ok());
+  EXPECT_EQ(src.ConnectionLimit(key), 16u);
+  EXPECT_EQ(o.budget->Total(), 0u);
+}
+
 TEST_F(MirrorSourceTest, EveryServerFailingIsUnavailableAndNothingIsCached) {
   bad_.AddFault("/debian/*", "truncate");
   good_.AddFault("/debian/*", "503");
@@ -350,7 +376,11 @@ TEST_F(MirrorPiecesTest, AServerThatIgnoresRangesIsLeftWholeSlices) {
   auto s = src.Open(Request(jigdo, big_), {});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(ReadAll(**s), big_);
-  EXPECT_EQ(src.stats().range_refused.load(), 1u);
+  // Refused once, or for each of the pieces it was asked for before its
+  // first answer came (a server starts its next piece a round trip early,
+  // at most 4 at once).
+  EXPECT_GE(src.stats().range_refused.load(), 1u);
+  EXPECT_LE(src.stats().range_refused.load(), 4u);
   EXPECT_TRUE(src.scores().Get(ServerKey(bad_.Url("/"))).refuses_ranges);
   // The next large slice is not cut for one server that can do ranges.
   std::string other = RandomBytes(6 << 20, 12);
