@@ -416,7 +416,9 @@ TEST_F(MirrorPiecesTest, AServerThatAnswersAnotherRangeIsNotBelieved) {
   auto s = src.Open(Request(jigdo, big_), {});
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(ReadAll(**s), big_);
-  EXPECT_EQ(src.stats().range_refused.load(), 1u);
+  // Once, or for each piece asked of it before its first answer came.
+  EXPECT_GE(src.stats().range_refused.load(), 1u);
+  EXPECT_LE(src.stats().range_refused.load(), 4u);
   EXPECT_EQ(src.stats().bad_checksum.load(), 0u);  // refused before a byte was taken
 }
 
