@@ -24,8 +24,7 @@ class JobBudget {
 
  private:
   mutable std::mutex mu_;
-  std::map<std::string, size_t> extra_;  // GUARDED_BY(mu_)
-  size_t total_ = 0;                     // GUARDED_BY(mu_)
+  std::map<std::string, size_t> extra_;  // GUARDED_BY(mu_); only servers that want more
 };
 
 }  // namespace jigdoofus

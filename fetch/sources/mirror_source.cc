@@ -206,7 +206,6 @@ void MirrorSource::HoldToBase(const std::string& server) {
 void MirrorSource::AdaptConnections(const std::string& server) {
   if (!options_.budget) return;
   const DownloaderOptions& d = downloader_->options();
-  if (d.max_per_host_ceiling <= d.max_per_host) return;
   const size_t want = ConnectionLimit(server);
   downloader_->SetHostLimit(server, want);
   options_.budget->Set(server, want - d.max_per_host);
