@@ -107,7 +107,12 @@ def test_missing_slice_is_eio_then_recovers(corpus, jig, tmp_path, vid):
     assert_rest_readable(m, img, iso_bytes, other)
     assert_unreadable(img, iso_bytes, off, ln)  # still failing, still mounted
 
-    shutil.copyfile(saved, tree / rel)  # restore: the failure was not cached
+    # Restore: the failure was not cached. Copied aside and renamed into
+    # place, as a package manager or rsync puts a file back: a read-ahead
+    # (the kernel's or ours) that opened a half-copied file would fail that
+    # one read, rightly.
+    shutil.copyfile(saved, tree / (rel + ".part"))
+    os.rename(tree / (rel + ".part"), tree / rel)
     assert pread_full_path(img, ln, off) == iso_bytes[off:off + ln]
     assert sha256_file(img) == sha256_file(iso)
 
