@@ -136,5 +136,7 @@ def test_corrupted_local_file_is_eio_never_wrong_bytes(corpus, jig, tmp_path, vi
     (tree / rel).write_bytes(random.Random(7).randbytes(ln))
     assert_unreadable(img, iso_bytes, off, ln)
 
-    (tree / rel).write_bytes(good)
+    # Put back by rename, as in test_missing_slice_is_eio_then_recovers.
+    (tree / (rel + ".part")).write_bytes(good)
+    os.rename(tree / (rel + ".part"), tree / rel)
     assert pread_full_path(img, ln, off) == iso_bytes[off:off + ln]
