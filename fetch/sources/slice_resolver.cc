@@ -15,6 +15,9 @@ namespace jigdoofus {
 struct SliceResolver::Flight {
   bool done = false;
   Result<std::shared_ptr<const VerifiedSlice>> result{Status::Unavailable("fetch in progress")};
+  // A source found no file or a damaged one (whatever the reported code):
+  // an answer about what the files held when the fetch began.
+  bool saw_file_state = false;
   std::condition_variable cv;
 };
 
@@ -93,6 +96,7 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
   {
     std::unique_lock<std::mutex> lock(mu_);
     bool counted_wait = false;
+    bool looked_again = false;
     for (;;) {
       if (auto hit = LruFind(slice)) {
         stats_.lru_hits.fetch_add(1, std::memory_order_relaxed);
@@ -126,14 +130,22 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
       }
       Result<std::shared_ptr<const VerifiedSlice>> r = other->result;
       const Status::Code code = r.ok() ? Status::Code::kOk : r.status().code();
-      if (code != Status::Code::kCancelled && code != Status::Code::kTimedOut) return r;
-      // The leader gave up for its own reasons; go again (LRU, flights, lead).
+      if (code == Status::Code::kCancelled || code == Status::Code::kTimedOut) {
+        continue;  // the leader gave up for its own reasons; go again (LRU, flights, lead)
+      }
+      // A missing or damaged copy is what that fetch saw when it began,
+      // before this request came: the file may have been put back since
+      // (a read-ahead that opened it a moment before a package manager's
+      // rename). Look once more, as a request of its own would.
+      if (r.ok() || !other->saw_file_state || looked_again || ctx.cancelled() || ctx.expired()) return r;
+      looked_again = true;
     }
     flight = std::make_shared<Flight>();
     flights_.emplace(slice.digest, flight);
   }
 
   Result<std::shared_ptr<const VerifiedSlice>> result = Status::Unavailable("internal: fetch did not finish");
+  bool saw_file_state = false;
   {
     // Publish whatever happens (even if a source throws), or waiters hang.
     struct Publisher {
@@ -141,16 +153,18 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
       const SliceId& slice;
       Flight* flight;
       Result<std::shared_ptr<const VerifiedSlice>>* result;
+      const bool* saw_file_state;
       ~Publisher() {
         std::lock_guard<std::mutex> lock(self->mu_);
         self->flights_.erase(slice.digest);
         if (result->ok()) self->LruInsert(result->value());
         flight->result = *result;
+        flight->saw_file_state = *saw_file_state;
         flight->done = true;
         flight->cv.notify_all();
       }
-    } publisher{this, slice, flight.get(), &result};
-    result = Fetch(slice, ctx);
+    } publisher{this, slice, flight.get(), &result, &saw_file_state};
+    result = Fetch(slice, ctx, &saw_file_state);
   }
 
   if (result.ok()) {
@@ -187,7 +201,8 @@ bool SliceResolver::Available(const SliceId& slice) {
   return false;
 }
 
-Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId& slice, const FetchContext& ctx) {
+Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId& slice, const FetchContext& ctx,
+                                                                  bool* saw_file_state) {
   const SliceRequest request = RequestFor(slice);
   const std::string what = "slice " + slice.digest.ToBase64() + " (" + std::to_string(slice.size) + " bytes)";
 
@@ -207,6 +222,7 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Fetch(const SliceId&
     if (gave_up && (ctx.cancelled() || ctx.expired())) return st.WithContext(what);
     failures.Note(st);
   }
+  *saw_file_state = !failures.not_found.ok() || !failures.corruption.ok();
   // Servers that could not be reached say most (the read may work later);
   // then other failures; a damaged copy only when nothing else went wrong.
   if (!failures.unavailable.ok()) {

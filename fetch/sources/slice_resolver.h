@@ -4,7 +4,13 @@
 // keeps recently used verified slices open (bounded LRU).
 //
 // Counters (stats()) record each outcome by cause, for the status file.
-// Failures are not cached: a later Get() tries the sources again.
+// Failures are not cached: a later Get() tries the sources again. A
+// request that waited on another's fetch, which failed with a source
+// finding no file or a damaged one (even when the failure reported is
+// another source's, e.g. "offline: not in the cache"), looks once more
+// itself: that fetch began before the request did, and a file may have
+// been put back in between. Not after other failures: a second round of
+// unreachable servers would only double the wait.
 // A waiter whose own deadline passes (or that is interrupted) gives up
 // alone; the fetch goes on for the others. If the leader gave up
 // (its ctx), waiters that still have time start a new fetch.
@@ -61,7 +67,9 @@ class SliceResolver final : public SliceProvider {
   struct Flight;
   using LruList = std::list<std::shared_ptr<const VerifiedSlice>>;
   // Runs the sources for `slice` (the leader's work; no lock held).
-  Result<std::shared_ptr<const VerifiedSlice>> Fetch(const SliceId& slice, const FetchContext& ctx);
+  // `saw_file_state`: set when a source found no file or a damaged one.
+  Result<std::shared_ptr<const VerifiedSlice>> Fetch(const SliceId& slice, const FetchContext& ctx,
+                                                     bool* saw_file_state);
   // LRU helpers. REQUIRES: mu_ held.
   std::shared_ptr<const VerifiedSlice> LruFind(const SliceId& slice);
   void LruInsert(std::shared_ptr<const VerifiedSlice> slice);

@@ -375,6 +375,67 @@ TEST(SliceResolverTest, WaitersRetryWhenTheLeaderGaveUp) {
   EXPECT_EQ(src.calls(), 2);
 }
 
+// The fetch a waiter joins began before the waiter came; a file put back
+// in between is found by the waiter's own look, once. Also when another
+// source's failure is the one reported (an offline cache's "not in the
+// cache" says more than a local tree's "not found").
+TEST(SliceResolverTest, AWaiterLooksAgainAfterAFetchThatBeganBeforeItFoundNoFile) {
+  const std::string data = Content(100, 18);
+  FakeSource offline(Returns(Status::Unavailable("fake: offline, not in the cache")), "cache");
+  for (bool behind_offline : {false, true})
+  for (Status first : {Status::NotFound("fake: not there yet"), Status::Corruption("fake: old bytes")}) {
+    SCOPED_TRACE(first.ToString() + (behind_offline ? " behind an offline cache" : ""));
+    Gate gate;
+    FakeSource src([&](const SliceRequest&, const FetchContext&, int call) -> SliceResult {
+      if (call == 1) {
+        gate.Wait();
+        return first;
+      }
+      return Slice(data);
+    });
+    std::vector<SliceSource*> sources{&src};
+    if (behind_offline) sources.insert(sources.begin(), &offline);
+    SliceResolver resolver(nullptr, sources);
+    SliceResult leader_result = Status::OK();
+    std::thread leader([&] { leader_result = resolver.Get(IdOf(data), FetchContext{}); });
+    ASSERT_TRUE(Eventually([&] { return src.calls() == 1; }));
+    SliceResult waiter_result = Status::NotFound("unset");
+    std::thread waiter([&] { waiter_result = resolver.Get(IdOf(data), FetchContext{}); });
+    ASSERT_TRUE(Eventually([&] { return resolver.stats().merged_waits.load() == 1; }));
+    gate.Open();
+    leader.join();
+    waiter.join();
+    const Status::Code reported = behind_offline ? Status::Code::kUnavailable : first.code();
+    EXPECT_EQ(leader_result.status().code(), reported) << leader_result.status().ToString();
+    ASSERT_TRUE(waiter_result.ok()) << waiter_result.status().ToString();
+    EXPECT_EQ(src.calls(), 2);
+  }
+}
+
+// ...but only once, and not for a failure the network gave (the mirror
+// source has its own retries; a second round would double the wait).
+TEST(SliceResolverTest, AWaiterLooksAgainOnlyOnceAndNotAfterAnUnreachableServer) {
+  const std::string data = Content(100, 19);
+  for (Status always : {Status::NotFound("fake: missing"), Status::Unavailable("fake: unreachable")}) {
+    Gate gate;
+    FakeSource src([&](const SliceRequest&, const FetchContext&, int call) -> SliceResult {
+      if (call == 1) gate.Wait();
+      return always;
+    });
+    SliceResolver resolver(nullptr, {&src});
+    std::thread leader([&] { (void)resolver.Get(IdOf(data), FetchContext{}); });
+    ASSERT_TRUE(Eventually([&] { return src.calls() == 1; }));
+    SliceResult waiter_result = Status::OK();
+    std::thread waiter([&] { waiter_result = resolver.Get(IdOf(data), FetchContext{}); });
+    ASSERT_TRUE(Eventually([&] { return resolver.stats().merged_waits.load() == 1; }));
+    gate.Open();
+    leader.join();
+    waiter.join();
+    EXPECT_EQ(waiter_result.status().code(), always.code()) << waiter_result.status().ToString();
+    EXPECT_EQ(src.calls(), always.IsNotFound() ? 2 : 1);
+  }
+}
+
 TEST(SliceResolverTest, ZeroMaxOpenCachesNothing) {
   const std::string data = Content(100, 17);
   FakeSource src(Serves(data));
