@@ -6,9 +6,23 @@
 namespace jigdoofus {
 
 Prefetcher::Prefetcher(PrefetcherOptions options) : options_(options) {
-  const size_t n = std::max<size_t>({1, options_.threads, options_.budget ? options_.max_threads : 0});
-  workers_.reserve(n);
-  for (size_t i = 0; i < n; ++i) workers_.emplace_back([this] { Work(); });
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t base = std::max<size_t>(1, options_.threads);
+  for (size_t i = 0; i < base; ++i) workers_.emplace_back([this] { Work(); });
+  Grow();
+}
+
+void Prefetcher::Grow() {
+  if (!options_.budget || stop_.load()) return;
+  // One worker more than may fetch, up to max_threads: it looks again at
+  // the budget while the others fetch, and starts more when it grew.
+  const size_t want = std::min(std::max(options_.max_threads, workers_.size()), Limit() + 1);
+  while (workers_.size() < want) workers_.emplace_back([this] { Work(); });
+}
+
+size_t Prefetcher::workers() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return workers_.size();
 }
 
 Prefetcher::~Prefetcher() {
@@ -36,6 +50,7 @@ Prefetcher::Outcome Prefetcher::Enqueue(SliceProvider* provider, const SliceId& 
     }
     queue_.push_back(Task{provider, slice});
     ++stats_.queued;
+    Grow();
   }
   work_cv_.notify_one();
   return Outcome::kQueued;
@@ -72,6 +87,7 @@ void Prefetcher::Work() {
         work_cv_.wait(lock);
       } else {
         work_cv_.wait_for(lock, std::chrono::milliseconds(100));
+        Grow();
       }
     }
     if (stop_.load()) return;

@@ -10,7 +10,8 @@
 // reports the error.
 //
 // Prefetcher: a pool of `threads` workers over a bounded FIFO queue (and
-// up to `max_threads` while a JobBudget asks for more: far servers);
+// up to `max_threads` while a JobBudget asks for more: far servers; those
+// threads are started when it first asks, not before);
 // a slice already queued or being fetched (same provider, same digest) is
 // not queued again. The destructor stops the workers: queued work is
 // dropped, running Get()s see their FetchContext cancelled and are
@@ -77,6 +78,9 @@ class Prefetcher {
   PrefetcherStats stats() const;
   // Blocks until nothing is queued or running (tests, shutdown).
   void Drain();
+  // Threads started: `threads`, and with a budget one more than may fetch
+  // now (up to max_threads), started as the budget grows.
+  size_t workers() const;
 
  private:
   struct Key {
@@ -96,6 +100,8 @@ class Prefetcher {
   void Work();
   // Workers that may fetch at once now. REQUIRES mu_.
   size_t Limit() const;
+  // Starts workers up to Limit() + 1 (see workers()). REQUIRES mu_.
+  void Grow();
 
   const PrefetcherOptions options_;
   mutable std::mutex mu_;  // a leaf: never held while Get() runs
@@ -108,7 +114,7 @@ class Prefetcher {
   // Fired with stop_: cancels the fetches the workers are waiting on.
   std::shared_ptr<CancelSignal> stop_signal_ = std::make_shared<CancelSignal>();
   PrefetcherStats stats_;                      // GUARDED_BY(mu_)
-  std::vector<std::thread> workers_;
+  std::vector<std::thread> workers_;  // grown under mu_ (Grow), joined once stop_ is set
 };
 
 struct ReadAheadOptions {

@@ -164,14 +164,17 @@ TEST(Prefetcher, MoreWorkersFetchWhileTheBudgetAsksForThem) {
   o.budget = budget;
   o.max_threads = 5;
   Prefetcher pf(o);
+  EXPECT_EQ(pf.workers(), 3u);  // the base and one that looks at the budget
   for (uint32_t i = 0; i < 10; ++i) ASSERT_EQ(pf.Enqueue(&p, IdFor(i)), Prefetcher::Outcome::kQueued);
   p.AwaitRunning(2);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(p.TotalCalls(), 2);  // the base only
+  EXPECT_EQ(pf.workers(), 3u);   // none started for nothing (each costs memory)
   budget->Set("http://far", 10);  // more than the ceiling allows
-  p.AwaitRunning(5);               // woken within its look-again interval
+  p.AwaitRunning(5);               // started within its look-again interval
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(p.TotalCalls(), 5);
+  EXPECT_EQ(pf.workers(), 5u);
   budget->Set("http://far", 0);
   EXPECT_EQ(budget->Total(), 0u);
   p.Release();
