@@ -3,7 +3,8 @@
 // waiting for its first byte, so it needs more of them at once to keep its
 // uplink busy (ServerScores::Connections); each mirror source says what
 // its servers want beyond the base (Set), and the prefetcher runs that many
-// more workers (Total), up to its own ceiling.
+// more workers (Total), up to its own ceiling (WorkersAllowed); so does a
+// `jigdoofus-ctl prefetch` job.
 //
 // Thread-safe; its mutex is a leaf (Total may be called under other locks).
 #pragma once
@@ -26,5 +27,9 @@ class JobBudget {
   mutable std::mutex mu_;
   std::map<std::string, size_t> extra_;  // GUARDED_BY(mu_); only servers that want more
 };
+
+// Workers that may fetch at once now: `base` (at least 1), plus what
+// `budget` (may be null: none) asks for, up to `ceiling` in all.
+size_t WorkersAllowed(const JobBudget* budget, size_t base, size_t ceiling);
 
 }  // namespace jigdoofus

@@ -72,9 +72,7 @@ void Prefetcher::Drain() {
 }
 
 size_t Prefetcher::Limit() const {
-  const size_t base = std::max<size_t>(1, options_.threads);
-  if (!options_.budget || options_.max_threads <= base) return base;
-  return base + std::min(options_.budget->Total(), options_.max_threads - base);
+  return WorkersAllowed(options_.budget.get(), options_.threads, options_.max_threads);
 }
 
 void Prefetcher::Work() {

@@ -169,8 +169,8 @@ void ControlServer::ServeRequest(int fd) {
       json result = {{"image", image.name}};
       bool ok = false;
       if (op == "prefetch") {
-        Status st = PrefetchImage(image, config.jobs, config.fetch_timeout_s, cancel,
-                                  stopping_, report);
+        const JobWorkers workers{config.jobs, config.job_budget, config.max_prefetch_threads};
+        Status st = PrefetchImage(image, workers, config.fetch_timeout_s, cancel, stopping_, report);
         const ImageAvailability a = Availability(image);
         ok = st.ok() && a.missing_bytes == 0;
         result["available_bytes"] = a.available_bytes;

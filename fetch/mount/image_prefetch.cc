@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace jigdoofus {
 
-Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s,
+Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetch_timeout_s,
                      std::shared_ptr<CancelSignal> cancel, std::shared_ptr<CancelSignal> abort,
                      const std::function<void(const JobProgress&)>& progress) {
   std::vector<SliceId> missing;
@@ -22,9 +23,17 @@ Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s
   Status first_error;
   std::atomic<size_t> next{0};
   if (progress) progress(p);
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
-      if ((cancel && cancel->fired()) || (abort && abort->fired())) return;
+  auto stopped = [&] { return (cancel && cancel->fired()) || (abort && abort->fired()); };
+  // Worker `me` beyond the base works only while the budget asks for it,
+  // and looks again now and then (the budget changes without telling).
+  auto work = [&](size_t me) {
+    for (;;) {
+      while (me >= WorkersAllowed(jobs.budget.get(), jobs.base, jobs.ceiling)) {
+        if (stopped() || next.load() >= missing.size()) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      const size_t i = next.fetch_add(1);
+      if (i >= missing.size() || stopped()) return;
       // Not cancelled once started (unless aborted): a slice being fetched
       // when the user stops is finished and kept, so nothing is fetched twice.
       FetchContext ctx;
@@ -43,8 +52,9 @@ Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s
     }
   };
   std::vector<std::thread> workers;
-  const size_t n = std::clamp<size_t>(jobs, 1, std::max<size_t>(missing.size(), 1));
-  for (size_t t = 0; t < n; ++t) workers.emplace_back(work);
+  const size_t most = std::max(jobs.base, jobs.budget ? jobs.ceiling : 0);
+  const size_t n = std::clamp<size_t>(most, 1, std::max<size_t>(missing.size(), 1));
+  for (size_t t = 0; t < n; ++t) workers.emplace_back(work, t);
   for (std::thread& t : workers) t.join();
   if ((cancel && cancel->fired()) || (abort && abort->fired())) {
     return Status::Cancelled(image.name + ": prefetch stopped");

@@ -1,6 +1,7 @@
 // PrefetchImage: makes every slice of an image available without the
 // network: each slice not available yet (fetch/mount/image_availability.h)
-// is got through the image's resolver, `jobs` at a time: a local file is
+// is got through the image's resolver, `jobs` at a time (more while the
+// mount's job budget asks for them, as its read-ahead does): a local file is
 // verified (and its verification recorded), a mirror's copy is downloaded
 // into the cache. Interrupted (`cancel`), no new slice is started, and the
 // ones being fetched are finished and kept: nothing is lost, nothing will
@@ -13,9 +14,18 @@
 #include <string>
 
 #include "core/fetch_context.h"
+#include "core/job_budget.h"
 #include "fetch/mount/image_set.h"
 
 namespace jigdoofus {
+
+// How many slices a job gets at once: `base`, plus what `budget` (may be
+// null) asks for, up to `ceiling` (WorkersAllowed).
+struct JobWorkers {
+  size_t base = 1;
+  std::shared_ptr<const JobBudget> budget;
+  size_t ceiling = 0;
+};
 
 struct JobProgress {
   uint64_t done_bytes = 0;   // of total_bytes
@@ -30,7 +40,7 @@ struct JobProgress {
 // the Gets under way too (the mount is going away). `progress` (may be
 // empty) is called after each slice, one call at a time, from the worker
 // threads.
-Status PrefetchImage(const OpenImage& image, size_t jobs, double fetch_timeout_s,
+Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetch_timeout_s,
                      std::shared_ptr<CancelSignal> cancel, std::shared_ptr<CancelSignal> abort,
                      const std::function<void(const JobProgress&)>& progress);
 

@@ -17,6 +17,7 @@ the .jigdo slowest first:
 """
 
 import json
+import subprocess
 from pathlib import Path
 
 import time
@@ -186,3 +187,25 @@ def test_a_far_mirror_gets_more_connections_unless_jobs_bounds_them(corpus, jig,
     read_whole(m, v, name)
     assert limit(m.status()) == 4
     m.unmount()
+
+
+def test_a_prefetch_job_gets_more_downloads_from_a_far_mirror_too(corpus, jig, net, tmp_path):
+    # `jigdoofus-ctl prefetch` fetches every slice through the same budget
+    # as the read-ahead: from a mirror 300 ms away, more than the 16 of the
+    # base are in flight at once before the job ends (that it gets every
+    # slice, test_ctl shows).
+    v = corpus.variant(VID)
+    site = net.site()
+    (far,), _ = mirrors(net, site, shapes=(dict(delay_ms=300, rate=0),))
+    path, name = site.publish(v, [f"Debian={far.url}"])
+    m = jig.mount([far.url + path.lstrip("/")], cache_dir=tmp_path / "cache", env=ENV)
+    job = subprocess.Popen([mounting.ctl_binary(), "prefetch", str(m.mountpoint)], env=ENV,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    most = 0
+    while job.poll() is None:
+        most = max(most, len(m.status()["transfers"]["in_flight"]))
+        time.sleep(0.05)
+    out, err = job.communicate()
+    assert job.returncode == 0, out + err
+    assert f"{name}: complete" in out, out
+    assert most > 16, f"at most {most} downloads at once"
