@@ -43,7 +43,7 @@ Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetc
       std::lock_guard<std::mutex> lock(mu);
       if (got.ok()) {
         p.done_bytes += missing[i].size;
-      } else if (!(cancel && cancel->fired()) && !(abort && abort->fired())) {
+      } else if (!stopped()) {
         ++p.failed;
         p.last_error = got.status().message();
         if (first_error.ok()) first_error = got.status();
@@ -56,7 +56,7 @@ Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetc
   const size_t n = std::clamp<size_t>(most, 1, std::max<size_t>(missing.size(), 1));
   for (size_t t = 0; t < n; ++t) workers.emplace_back(work, t);
   for (std::thread& t : workers) t.join();
-  if ((cancel && cancel->fired()) || (abort && abort->fired())) {
+  if (stopped()) {
     return Status::Cancelled(image.name + ": prefetch stopped");
   }
   if (!first_error.ok()) {
