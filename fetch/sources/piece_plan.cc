@@ -92,7 +92,9 @@ double PiecePlan::LaneEta(const Lane& lane, double now, const Estimator& estimat
   }
   if (now - lane.last_byte > StallAfter(lane)) return kNever;
   const double flowing = now - lane.first_byte;
-  if (flowing < options_.observe_s) return estimate(lane.server, left);
+  // Flowing, not yet long enough to measure: the scores' time for the
+  // bytes left, without a time to first byte (that one is in).
+  if (flowing < options_.observe_s) return std::max(0.0, estimate(lane.server, left) - estimate(lane.server, 0));
   // Bytes since the first delivery over the time since (the first
   // delivery's own bytes came in before its timestamp).
   const double rate = static_cast<double>(lane.got - lane.first_got) / flowing;

@@ -164,12 +164,14 @@ TEST(PiecePlan, AFarServerStartsItsNextPieceARoundTripEarly) {
   // 5 MB/s one. One lane at a time, the far one idles a round trip per
   // 4 MiB piece (0.25 + 0.14 s each: 10.7 MB/s, 16 MB/s with the near
   // one: 5.3 s). Asking for its next piece a round trip before its lane
-  // ends keeps its uplink full: about 30 + 5 MB/s.
+  // ends keeps its uplink full: about 30 + 5 MB/s, 2.4 s and a first byte
+  // (3.46 s while a flowing lane's expected end still counted a time to
+  // first byte for its first observe_s).
   Sim sim(80 * MiB, {{.bps = 30e6, .ttfb = 0.25}, {.bps = 5e6, .ttfb = 0.01}});
   const double t = sim.RunToEnd();
   ASSERT_TRUE(sim.plan_.Complete());
   EXPECT_TRUE(sim.Exact());
-  EXPECT_LT(t, 3.6) << "far " << sim.per_server_[0] << " near " << sim.per_server_[1];
+  EXPECT_LT(t, 2.8) << "far " << sim.per_server_[0] << " near " << sim.per_server_[1];
   EXPECT_GE(sim.most_lanes_[0], 2u);
   EXPECT_LE(sim.most_lanes_[0], 4u);
   EXPECT_GT(sim.per_server_[1], 0u);
