@@ -46,6 +46,13 @@ inline constexpr double kMinDocumentTimeoutS = 30;
 // held in memory for their readers, this many bytes at once: the largest
 // packages on Debian's DVDs are a few hundred MB.
 inline constexpr uint64_t kMemorySliceBudget = uint64_t{512} << 20;
+// Bytes that slices fetched in pieces from several servers hold out of
+// order at once (a piece in before the one the slice goes on from), all
+// slices together: each may run 32 MiB ahead (PiecePlanOptions::window),
+// and up to kMaxAutoJobs of them download at once. Past this, a slice
+// fetches the piece its bytes go on from, and starts others as the bound
+// gives room.
+inline constexpr uint64_t kHeldPieceBytes = uint64_t{128} << 20;
 // Open files wanted: a DVD's few thousand slices stay open (one fd each)
 // instead of being looked up again per read.
 inline constexpr uint64_t kWantOpenFiles = 65536;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 namespace jigdoofus {
 
@@ -60,6 +61,7 @@ MountConfig ResolveMountConfig(const ImageSetOptions& user, const SystemLimits& 
   c.mirror.mirrors = user.mirrors;
   c.mirror.offline = user.offline;
   c.mirror.memory_budget = kMemorySliceBudget;
+  c.mirror.plan.held_budget = std::make_shared<MemoryBudget>(kHeldPieceBytes);
   if (!user.cache_dir.empty()) c.mirror.scores_path = user.cache_dir + "/servers.json";
 
   c.prefetch_threads = jobs;

@@ -5,14 +5,6 @@
 
 namespace jigdoofus {
 
-bool MemoryBudget::TryTake(uint64_t n) {
-  uint64_t cur = used_.load(std::memory_order_relaxed);
-  do {
-    if (n > limit_ || cur > limit_ - n) return false;
-  } while (!used_.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
-  return true;
-}
-
 MemorySlice::MemorySlice(SliceId id, std::vector<uint8_t> bytes, std::shared_ptr<MemoryBudget> budget)
     : id_(id), bytes_(std::move(bytes)), budget_(std::move(budget)) {}
 

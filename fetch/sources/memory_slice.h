@@ -4,11 +4,9 @@
 // and only then served; they count against a MemoryBudget (bytes of such
 // slices alive at once) so that no input can exhaust memory.
 //
-// MemoryBudget and MemorySlice are thread-safe; a MemorySink is used by
-// one thread.
+// MemorySlice is thread-safe; a MemorySink is used by one thread.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -16,23 +14,10 @@
 
 #include "core/digest.h"
 #include "core/slice_provider.h"
+#include "fetch/sources/memory_budget.h"
 #include "fetch/sources/slice_sink.h"
 
 namespace jigdoofus {
-
-class MemoryBudget {
- public:
-  explicit MemoryBudget(uint64_t limit) : limit_(limit) {}
-  // Takes n bytes of the budget; false (nothing taken) if they do not fit.
-  bool TryTake(uint64_t n);
-  void Give(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
-  uint64_t limit() const { return limit_; }
-  uint64_t used() const { return used_.load(std::memory_order_relaxed); }
-
- private:
-  const uint64_t limit_;
-  std::atomic<uint64_t> used_{0};
-};
 
 class MemorySlice final : public VerifiedSlice {
  public:

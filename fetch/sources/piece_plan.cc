@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace jigdoofus {
 
@@ -37,6 +38,28 @@ PiecePlan::PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanO
     p.end = size_ * (i + 1) / count;
     p.filled = p.begin;
     pieces_.push_back(std::move(p));
+  }
+}
+
+PiecePlan::~PiecePlan() {
+  for (const Piece& p : pieces_) {
+    if (p.reserved > 0) options_.held_budget->Give(p.reserved);
+  }
+}
+
+bool PiecePlan::MayHold(size_t piece) const {
+  const Piece& p = pieces_[piece];
+  if (piece == front_ || p.reserved > 0 || !options_.held_budget) return true;
+  const MemoryBudget& b = *options_.held_budget;
+  return b.used() < b.limit() && p.end - p.filled <= b.limit() - b.used();
+}
+
+void PiecePlan::AdvanceFront() {
+  while (front_ < pieces_.size() && pieces_[front_].filled == pieces_[front_].end && pieces_[front_].held.empty()) {
+    Piece& p = pieces_[front_];
+    std::vector<uint8_t>().swap(p.held);  // done with: give the memory back
+    if (p.reserved > 0) options_.held_budget->Give(std::exchange(p.reserved, 0));
+    ++front_;
   }
 }
 
@@ -128,7 +151,7 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
   for (size_t i = front_; i < pieces_.size(); ++i) {
     const Piece& p = pieces_[i];
     if (p.lanes > 0 || p.filled == p.end) continue;
-    if (i != front_ && p.begin >= taken_ + options_.window) break;
+    if (i != front_ && (p.begin >= taken_ + options_.window || !MayHold(i))) break;
     free.push_back(i);
   }
   if (!free.empty()) {
@@ -225,7 +248,14 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
   lane.pos = work.begin;
   lane.started = now;
   lanes_.push_back(lane);
-  ++pieces_[work.piece].lanes;
+  Piece& p = pieces_[work.piece];
+  ++p.lanes;
+  if (work.piece != front_ && p.reserved == 0 && options_.held_budget) {
+    // Next saw room for it (MayHold); another plan may have taken some
+    // since: this one piece may go over.
+    p.reserved = p.end - p.filled;
+    if (!options_.held_budget->TryTake(p.reserved)) options_.held_budget->Take(p.reserved);
+  }
   ++servers_[work.server].lanes;
   if (work.hedge) ++hedges_;
   for (LaneId other = 0; other + 1 < lanes_.size(); ++other) {
@@ -277,10 +307,7 @@ std::span<const uint8_t> PiecePlan::Deliver(LaneId id, std::span<const uint8_t> 
       // lost to its server's stall, not to a faster server.
       if (other != id && o.running && o.piece == lane.piece) Supersede(other, o.late && o.first_byte < 0);
     }
-    // The frontier moves on past complete pieces whose bytes are all taken.
-    while (front_ < pieces_.size() && pieces_[front_].filled == pieces_[front_].end && pieces_[front_].held.empty()) {
-      ++front_;
-    }
+    AdvanceFront();
   }
   return direct;
 }
@@ -333,8 +360,7 @@ size_t PiecePlan::TakeReady(std::vector<uint8_t>* out) {
       p.held.clear();
     }
     if (p.filled != p.end) break;
-    std::vector<uint8_t>().swap(p.held);  // done with: give the memory back
-    ++front_;
+    AdvanceFront();
   }
   return n;
 }

@@ -30,7 +30,10 @@
 // Bytes leave in slice order (TakeReady): the first incomplete piece's
 // bytes as they come, later pieces' bytes are held until the frontier
 // reaches them. No piece more than `window` bytes past the frontier is
-// started, so a plan holds at most window + piece_size bytes.
+// started, so a plan holds at most window + piece_size bytes; and with a
+// held_budget shared by the plans, a piece past the frontier starts only
+// once its bytes are set aside there (the frontier's piece always may, so
+// every plan goes on, one piece at a time when the budget is spent).
 //
 // Servers are indexes into the caller's candidate list, in preference
 // order, each with a tier (jigdo's weights: only the best tier still
@@ -41,10 +44,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "fetch/sources/memory_budget.h"
 
 namespace jigdoofus {
 
@@ -54,6 +60,11 @@ struct PiecePlanOptions {
   uint64_t piece_size = uint64_t{4} << 20;
   // Pieces start at most this far past the first byte not yet taken.
   uint64_t window = uint64_t{32} << 20;
+  // Bytes held past the frontier by all plans sharing it (nullptr: only
+  // the window bounds them). A piece started past the frontier takes its
+  // size from it until the frontier passes the piece. Plans that decide
+  // at the same moment may each take one piece over it.
+  std::shared_ptr<MemoryBudget> held_budget = nullptr;
   // Lanes running at once for one slice. A server runs one, and starts
   // the next free piece while it still runs (at most 4 at once) only when
   // its lanes will be done before the new one's first byte: a far server
@@ -111,6 +122,9 @@ class PiecePlan {
   using LaneId = size_t;
 
   PiecePlan(uint64_t size, std::vector<PieceServer> servers, PiecePlanOptions options = {});
+  ~PiecePlan();  // gives back what its pieces took of the held_budget
+  PiecePlan(const PiecePlan&) = delete;
+  PiecePlan& operator=(const PiecePlan&) = delete;
 
   // What `server` should fetch now, or nothing (its lanes here will not be
   // done before a new one's first byte would come, it is dead, of a lower
@@ -160,6 +174,7 @@ class PiecePlan {
     uint64_t begin = 0, end = 0;
     uint64_t filled = 0;          // absolute: bytes [begin, filled) are in
     std::vector<uint8_t> held;    // the last held.size() bytes before filled, not yet taken
+    uint64_t reserved = 0;        // taken of the held_budget (started past the frontier)
     size_t lanes = 0;             // running lanes on it
   };
   struct Lane {
@@ -201,6 +216,12 @@ class PiecePlan {
   bool Late(const Lane& lane, double now, const Estimator& estimate) const;
   // Marks `lane` superseded (cancelled by the caller); `stalled`: for that.
   void Supersede(LaneId lane, bool stalled);
+  // Whether piece i may start: the frontier's always, another once its
+  // bytes fit the held_budget (or took their share of it already).
+  bool MayHold(size_t piece) const;
+  // Moves the frontier past complete pieces whose bytes are all taken,
+  // giving back what they took of the held_budget.
+  void AdvanceFront();
 
   uint64_t size_;
   PiecePlanOptions options_;

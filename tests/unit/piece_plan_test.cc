@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <numeric>
 #include <vector>
 
@@ -343,6 +344,49 @@ TEST(PiecePlan, PiecesStayWithinTheWindowPastTheFrontier) {
   sim.RunToEnd();
   ASSERT_TRUE(sim.plan_.Complete());
   EXPECT_TRUE(sim.Exact());
+}
+
+TEST(PiecePlan, PlansSharingAHeldBudgetStayWithinItAndAllFinish) {
+  // Two slices, each with a slow first server (its piece is the frontier)
+  // and two fast ones that run ahead: what they hold out of order stays
+  // within the shared budget, which they do fill, and both finish.
+  PiecePlanOptions o;
+  o.piece_size = 1 * MiB;
+  o.window = 16 * MiB;
+  o.held_budget = std::make_shared<MemoryBudget>(3 * MiB);
+  uint64_t most = 0;
+  {
+    Sim a(24 * MiB, {{.bps = 2e6}, {.bps = 20e6}, {.bps = 20e6}}, o);
+    Sim b(24 * MiB, {{.bps = 2e6}, {.bps = 20e6}, {.bps = 20e6}}, o);
+    bool more_a = true, more_b = true;
+    for (int i = 0; i < 60000 && (more_a || more_b); ++i) {
+      if (more_a) more_a = a.Step();
+      if (more_b) more_b = b.Step();
+      most = std::max(most, o.held_budget->used());
+      ASSERT_LE(o.held_budget->used(), o.held_budget->limit());
+    }
+    ASSERT_TRUE(a.plan_.Complete());
+    ASSERT_TRUE(b.plan_.Complete());
+    EXPECT_TRUE(a.Exact());
+    EXPECT_TRUE(b.Exact());
+    // Each plan started pieces past its frontier while the budget let it.
+    EXPECT_GT(a.per_server_[1] + a.per_server_[2], 0u);
+    EXPECT_GT(b.per_server_[1] + b.per_server_[2], 0u);
+  }
+  EXPECT_EQ(most, 3 * MiB);  // it was the bound
+  EXPECT_EQ(o.held_budget->used(), 0u);  // all given back
+}
+
+TEST(PiecePlan, ASpentHeldBudgetStillLetsTheFrontierPieceRun) {
+  PiecePlanOptions o;
+  o.piece_size = 1 * MiB;
+  o.held_budget = std::make_shared<MemoryBudget>(0);
+  Sim sim(8 * MiB, {{.bps = 10e6}, {.bps = 10e6}}, o);
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.direct_, 8 * MiB);  // nothing was held: every piece began at the frontier
+  EXPECT_EQ(o.held_budget->used(), 0u);
 }
 
 TEST(PiecePlan, OnlyTheBestTierGetsWorkUntilItIsDead) {
