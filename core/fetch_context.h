@@ -7,6 +7,7 @@
 // until its condition, its deadline or the signal.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -53,6 +54,12 @@ struct FetchContext {
   // A reader is blocked on this request (a FUSE read, jigdoofus-cat): its
   // downloads start before queued read-ahead and prefetch ones.
   bool foreground = false;
+  // Set when a reader starts to wait on this request after it began as
+  // read-ahead (SliceResolver: a foreground request joined its fetch).
+  // May be null: nobody will join.
+  std::shared_ptr<std::atomic<bool>> reader_waits;
+  // A reader waits on it now.
+  bool urgent() const { return foreground || (reader_waits && reader_waits->load(std::memory_order_relaxed)); }
   bool expired() const { return std::chrono::steady_clock::now() >= deadline; }
   bool cancelled() const { return cancel && cancel->fired(); }
   // Runs `wake` when this request is cancelled (see CancelSignal).

@@ -141,9 +141,11 @@ std::optional<PiecePlan::Work> PiecePlan::Next(size_t server, double now, const 
   // A server busy here takes another piece only to keep its pipe full: its
   // lanes will have brought their bytes before a new request's first byte
   // would come (a far server would otherwise sit idle for a round trip
-  // between pieces). It races nothing.
+  // between pieces), or while a reader waits on the slice: more lanes are
+  // more of the server's uplink, shared with other slices' transfers. It
+  // races nothing.
   if (me.lanes > 0 &&
-      (me.lanes >= kMaxLanesPerServer || BusyFor(server, now, estimate) > estimate(server, 0))) {
+      (me.lanes >= kMaxLanesPerServer || (!urgent_ && BusyFor(server, now, estimate) > estimate(server, 0)))) {
     return std::nullopt;
   }
   // The free pieces: nobody on them, not complete, within the window.

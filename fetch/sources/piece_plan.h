@@ -27,6 +27,10 @@
 // piece is always one contiguous run of bytes from its start: a lane's
 // bytes below `filled` are dropped, the rest extend it.
 //
+// A server runs one lane, and starts its next piece early only to keep its
+// pipe full; while a reader waits on the slice (SetUrgent), it may run up
+// to 4 pieces at once, so the slice gets more of a shared uplink.
+//
 // Bytes leave in slice order (TakeReady): the first incomplete piece's
 // bytes as they come, later pieces' bytes are held until the frontier
 // reaches them. No piece more than `window` bytes past the frontier is
@@ -142,6 +146,11 @@ class PiecePlan {
   // `refused_range`: it answered a Range request with other bytes.
   void Ended(LaneId lane, bool server_dead, bool refused_range = false);
 
+  // A reader waits on the slice from now on: a server may run up to 4 of
+  // its pieces at once (more of its uplink), not only to keep its pipe full.
+  void SetUrgent(bool urgent) { urgent_ = urgent; }
+  bool urgent() const { return urgent_; }
+
   // Marks superseded the stalled lanes of pieces that another lane, not
   // stalled, is fetching too (a race whose first lane then stopped).
   void ShedStalled(double now, const Estimator& estimate);
@@ -231,6 +240,7 @@ class PiecePlan {
   std::vector<LaneId> superseded_;
   uint64_t taken_ = 0;  // bytes handed out by TakeReady
   size_t front_ = 0;    // the first piece not fully taken
+  bool urgent_ = false;
   size_t hedges_ = 0;
   size_t takeovers_ = 0;
 };

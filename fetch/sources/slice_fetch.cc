@@ -78,7 +78,7 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
     req.url = urls[w.server];
     req.expected_size = w.end - w.begin;
     if (w.ranged) req.range = DownloadRequest::ByteRange{w.begin, w.end, id.size};
-    req.urgent = ctx.foreground;
+    req.urgent = ctx.urgent();
     req.on_data = [shared, lane](std::span<const uint8_t> bytes) {
       std::lock_guard<std::mutex> lock(shared->mu);
       LaneBox& box = shared->lanes[lane];
@@ -134,6 +134,11 @@ DownloadOutcome FetchSlice(Downloader& downloader, const std::vector<SliceFetchS
       cancel_running();
     }
     const bool finishing = gave_up || !sink_error.ok() || plan.Complete();
+    if (!plan.urgent() && ctx.urgent()) {
+      // A reader joined this read-ahead fetch: it may take more lanes now.
+      plan.SetUrgent(true);
+      replan = true;
+    }
     if (!finishing && (replan || now() - last_plan >= std::chrono::duration<double>(kPlanInterval).count())) {
       const double at = now();
       const PiecePlan::Estimator estimate = observer.Estimates(urls);

@@ -12,6 +12,11 @@
 // and LMDB writes never hold up other transfers. It waits on one condition
 // variable woken by the lanes, the request's cancellation or deadline, and
 // every kPlanInterval to look at the lanes' pace (hedging).
+//
+// A reader waiting on the slice (FetchContext::urgent: a FUSE read from
+// the start, or one that joined a read-ahead fetch since, seen at the next
+// look) makes its new lanes urgent in the downloader's queue, and lets a
+// server run several of its pieces at once (PiecePlan::SetUrgent).
 #pragma once
 
 #include <chrono>

@@ -14,6 +14,9 @@ namespace jigdoofus {
 // One fetch in progress; waiters share it. Fields GUARDED_BY(resolver mu_).
 struct SliceResolver::Flight {
   bool done = false;
+  // Set when a foreground request joins a read-ahead leader's fetch (null
+  // when the leader is foreground itself).
+  std::shared_ptr<std::atomic<bool>> reader_waits;
   Result<std::shared_ptr<const VerifiedSlice>> result{Status::Unavailable("fetch in progress")};
   // A source found no file or a damaged one (whatever the reported code):
   // an answer about what the files held when the fetch began.
@@ -110,6 +113,8 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
         counted_wait = true;
       }
       if (!other->done) {
+        // A reader waits on it now (the fetch may give it more lanes).
+        if (ctx.urgent() && other->reader_waits) other->reader_waits->store(true, std::memory_order_relaxed);
         // Woken by the fetch's end or by this request's cancellation.
         lock.unlock();
         {
@@ -141,6 +146,7 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
       looked_again = true;
     }
     flight = std::make_shared<Flight>();
+    if (!ctx.urgent()) flight->reader_waits = std::make_shared<std::atomic<bool>>(false);
     flights_.emplace(slice.digest, flight);
   }
 
@@ -164,7 +170,9 @@ Result<std::shared_ptr<const VerifiedSlice>> SliceResolver::Get(const SliceId& s
         flight->cv.notify_all();
       }
     } publisher{this, slice, flight.get(), &result, &saw_file_state};
-    result = Fetch(slice, ctx, &saw_file_state);
+    FetchContext leader = ctx;
+    if (flight->reader_waits) leader.reader_waits = flight->reader_waits;
+    result = Fetch(slice, leader, &saw_file_state);
   }
 
   if (result.ok()) {

@@ -11,6 +11,8 @@
 // itself: that fetch began before the request did, and a file may have
 // been put back in between. Not after other failures: a second round of
 // unreachable servers would only double the wait.
+// A reader (FetchContext::urgent) that joins a read-ahead fetch makes it
+// urgent from then on (the leader's context sees reader_waits set).
 // A waiter whose own deadline passes (or that is interrupted) gives up
 // alone; the fetch goes on for the others. If the leader gave up
 // (its ctx), waiters that still have time start a new fetch.

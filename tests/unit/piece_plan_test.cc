@@ -191,6 +191,20 @@ TEST(PiecePlan, ANearServerRunsOneLaneAtATimeUntilItsPieceIsNearlyIn) {
   EXPECT_EQ(sim.plan_.hedges(), 0u);
 }
 
+TEST(PiecePlan, WhileAReaderWaitsAServerRunsUpToFourOfItsPiecesAtOnce) {
+  // As above, but a reader waits on the slice: each server's lanes share
+  // its uplink with other slices' transfers, so more lanes are a larger
+  // share of it. Four at most, and the bytes still leave in order.
+  Sim sim(40 * MiB, {{.bps = 10e6, .ttfb = 0.01}, {.bps = 10e6, .ttfb = 0.01}});
+  sim.plan_.SetUrgent(true);
+  sim.RunToEnd();
+  ASSERT_TRUE(sim.plan_.Complete());
+  EXPECT_TRUE(sim.Exact());
+  EXPECT_EQ(sim.most_lanes_[0], 4u);
+  EXPECT_EQ(sim.most_lanes_[1], 4u);
+  EXPECT_EQ(sim.plan_.hedges(), 0u);
+}
+
 TEST(PiecePlan, AStalledLaneIsRacedAndTheSliceDoesNotWaitForIt) {
   // The stalling server is first in the list: it gets the slice.
   Sim sim(2 * MiB, {{.bps = 10e6, .stall_from = 0.1}, {.bps = 10e6}});

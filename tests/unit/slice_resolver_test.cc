@@ -349,6 +349,35 @@ TEST(SliceResolverTest, WaiterThatGivesUpDoesNotCancelTheFetch) {
   EXPECT_EQ(slow.calls(), 1);
 }
 
+TEST(SliceResolverTest, AReaderJoiningAReadAheadFetchMakesItUrgent) {
+  // The read-ahead leader's fetch sees, through its context, that a
+  // reader now waits on it; a second read-ahead request does not do that.
+  const std::string data = Content(100, 16);
+  Gate gate;
+  std::atomic<const FetchContext*> fetching{nullptr};  // the leader's, while its fetch runs
+  FakeSource slow([&](const SliceRequest&, const FetchContext& ctx, int) -> SliceResult {
+    fetching = &ctx;
+    gate.Wait();
+    return Slice(data);
+  });
+  SliceResolver resolver(nullptr, {&slow});
+  std::thread leader([&] { EXPECT_TRUE(resolver.Get(IdOf(data), FetchContext{}).ok()); });
+  ASSERT_TRUE(Eventually([&] { return slow.calls() == 1; }));
+  std::thread read_ahead([&] { EXPECT_TRUE(resolver.Get(IdOf(data), FetchContext{}).ok()); });
+  ASSERT_TRUE(Eventually([&] { return resolver.stats().merged_waits.load() == 1; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(fetching.load()->urgent());
+  FetchContext reader;
+  reader.foreground = true;
+  std::thread joined([&] { EXPECT_TRUE(resolver.Get(IdOf(data), reader).ok()); });
+  EXPECT_TRUE(Eventually([&] { return fetching.load()->urgent(); }));
+  gate.Open();
+  leader.join();
+  read_ahead.join();
+  joined.join();
+  EXPECT_EQ(slow.calls(), 1);
+}
+
 TEST(SliceResolverTest, WaitersRetryWhenTheLeaderGaveUp) {
   const std::string data = Content(100, 16);
   FakeSource src([&](const SliceRequest&, const FetchContext& ctx, int call) -> SliceResult {
