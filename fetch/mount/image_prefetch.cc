@@ -24,11 +24,12 @@ Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetc
   std::atomic<size_t> next{0};
   if (progress) progress(p);
   auto stopped = [&] { return (cancel && cancel->fired()) || (abort && abort->fired()); };
-  // Worker `me` beyond the base works only while the budget asks for it,
+  const auto allowed = [&] { return WorkersAllowed(jobs.budget.get(), jobs.base, jobs.ceiling); };
+  // Worker `me` works while the budget allows it (it may shrink again),
   // and looks again now and then (the budget changes without telling).
   auto work = [&](size_t me) {
     for (;;) {
-      while (me >= WorkersAllowed(jobs.budget.get(), jobs.base, jobs.ceiling)) {
+      while (me >= allowed()) {
         if (stopped() || next.load() >= missing.size()) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
@@ -51,10 +52,16 @@ Status PrefetchImage(const OpenImage& image, const JobWorkers& jobs, double fetc
       if (progress) progress(p);
     }
   };
+  // The workers that may fetch now are started; this thread starts more
+  // as the budget grows, until every slice is handed out.
   std::vector<std::thread> workers;
-  const size_t most = std::max(jobs.base, jobs.budget ? jobs.ceiling : 0);
-  const size_t n = std::clamp<size_t>(most, 1, std::max<size_t>(missing.size(), 1));
-  for (size_t t = 0; t < n; ++t) workers.emplace_back(work, t);
+  const size_t most = std::clamp<size_t>(std::max(jobs.base, jobs.budget ? jobs.ceiling : 0), 1,
+                                         std::max<size_t>(missing.size(), 1));
+  for (;;) {
+    while (workers.size() < std::min(most, allowed())) workers.emplace_back(work, workers.size());
+    if (workers.size() >= most || next.load() >= missing.size() || stopped()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   for (std::thread& t : workers) t.join();
   if (stopped()) {
     return Status::Cancelled(image.name + ": prefetch stopped");

@@ -50,8 +50,8 @@ PiecePlan::~PiecePlan() {
 bool PiecePlan::MayHold(size_t piece) const {
   const Piece& p = pieces_[piece];
   if (piece == front_ || p.reserved > 0 || !options_.held_budget) return true;
-  const MemoryBudget& b = *options_.held_budget;
-  return b.used() < b.limit() && p.end - p.filled <= b.limit() - b.used();
+  const uint64_t limit = options_.held_budget->limit(), used = options_.held_budget->used();
+  return used < limit && p.end - p.filled <= limit - used;
 }
 
 void PiecePlan::AdvanceFront() {
@@ -256,7 +256,7 @@ PiecePlan::LaneId PiecePlan::Start(const Work& work, double now) {
     // Next saw room for it (MayHold); another plan may have taken some
     // since: this one piece may go over.
     p.reserved = p.end - p.filled;
-    if (!options_.held_budget->TryTake(p.reserved)) options_.held_budget->Take(p.reserved);
+    options_.held_budget->Take(p.reserved);
   }
   ++servers_[work.server].lanes;
   if (work.hedge) ++hedges_;
